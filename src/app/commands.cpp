@@ -1,0 +1,125 @@
+#include "app/commands.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "app/runtime.h"
+#include "config/config.h"
+#include "data/dataset.h"
+#include "methods/methods.h"
+#include "quant/qstep.h"
+#include "report/store.h"
+#include "report/table.h"
+#include "util/error.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+
+namespace qretrain::app {
+namespace {
+
+std::string store_path(const config::ExperimentConfig& cfg) {
+  return (std::filesystem::path(cfg.output_dir) / "results.sqlite").string();
+}
+
+config::ExperimentConfig load_config(const CommonOptions& common, bool required) {
+  if (required && common.config_path.empty()) throw UserError("--config: required (e.g. --config configs/fmnist_L.yaml)");
+  return config::load(common.config_path, common.overrides);
+}
+
+}  // namespace
+
+int cmd_run(const CommonOptions& common, bool force) {
+  config::ExperimentConfig cfg = load_config(common, true);
+  configure_threads(cfg.runtime);
+  install_stop_handlers();
+  // Data problems surface before anything is written under output.dir.
+  data::Dataset data = data::load(cfg.dataset);
+  log::add_file((std::filesystem::path(cfg.output_dir) / "logs" / (cfg.name + ".log")).string());
+  report::Store store(store_path(cfg));
+  methods::run_experiment(cfg, data, store, force);
+  report::Table table = report::build_table(cfg.name, store.runs(cfg.name));
+  std::cout << report::render_markdown(table);
+  return 0;
+}
+
+int cmd_config(const CommonOptions& common, bool keys_reference) {
+  if (keys_reference) {
+    std::cout << config::key_reference();
+    return 0;
+  }
+  config::ExperimentConfig cfg = load_config(common, false);
+  std::cout << config::dump(cfg, true);
+  return 0;
+}
+
+int cmd_table(const CommonOptions& common, const std::string& format, const std::string& output) {
+  config::ExperimentConfig cfg = load_config(common, true);
+  const std::string path = store_path(cfg);
+  if (!std::filesystem::exists(path))
+    throw UserError(fmt::format("{}: no results store yet; run `qretrain run --config {}` first", path,
+                                common.config_path));
+  report::Store store(path);
+  auto runs = store.runs(cfg.name);
+  if (runs.empty())
+    throw UserError(fmt::format("{}: no runs of experiment '{}' yet; run `qretrain run --config {}` first", path,
+                                cfg.name, common.config_path));
+  report::Table table = report::build_table(cfg.name, runs);
+  std::string text = format == "csv" ? report::render_csv(table) : report::render_markdown(table);
+  if (output.empty()) std::cout << text;
+  else atomic_write_text(output, text);
+  return 0;
+}
+
+int cmd_qstep(int bits, const std::string& file) {
+  if (bits < 2 || bits > 8) throw UserError(fmt::format("--bits: {} is outside 2..8", bits));
+  std::string text;
+  std::string name = file == "-" ? "<stdin>" : file;
+  if (file == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    text = ss.str();
+  } else {
+    text = read_text_file(file);
+  }
+  std::vector<float> w;
+  std::istringstream in(text);
+  std::string token;
+  int line = 1;
+  std::size_t pos = 0;
+  // Tokenise by hand to report the line of a bad token.
+  while (pos < text.size()) {
+    if (std::isspace(static_cast<unsigned char>(text[pos]))) {
+      if (text[pos] == '\n') ++line;
+      ++pos;
+      continue;
+    }
+    std::size_t end = pos;
+    while (end < text.size() && !std::isspace(static_cast<unsigned char>(text[end]))) ++end;
+    token = text.substr(pos, end - pos);
+    errno = 0;
+    char* stop = nullptr;
+    double v = std::strtod(token.c_str(), &stop);
+    if (stop != token.c_str() + token.size() || !std::isfinite(v) || errno == ERANGE)
+      throw UserError(fmt::format("{}:{}: '{}' is not a finite number", name, line, token));
+    w.push_back(static_cast<float>(v));
+    pos = end;
+  }
+  if (w.empty()) throw UserError(fmt::format("{}: no numbers to quantize", name));
+  quant::StepResult r = quant::qstep(w.data(), w.size(), bits);
+  const int level = quant::max_level(bits);
+  std::cout << fmt::format("bits:   {} ({} points, levels -{}..{})\n", bits, 2 * level + 1, level, level);
+  std::cout << fmt::format("count:  {}\n", w.size());
+  std::cout << fmt::format("delta:  {:.9g}\n", r.delta);
+  std::cout << fmt::format("sse:    {:.9g}\n", r.sse);
+  std::cout << fmt::format("rmse:   {:.9g}\n", std::sqrt(r.sse / static_cast<double>(w.size())));
+  return 0;
+}
+
+}  // namespace qretrain::app

@@ -1,0 +1,56 @@
+#include "app/runtime.h"
+
+#include <dlfcn.h>
+
+#include <csignal>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "train/trainer.h"
+#include "util/error.h"
+
+namespace qretrain::app {
+namespace {
+
+// OpenBLAS is reached through the libblas.so.3 alternative; look its thread
+// controls up at run time so builds against other BLAS libraries still link.
+using SetThreads = void (*)(int);
+using GetThreads = int (*)();
+
+void on_stop_signal(int) { train::g_stop_requested = true; }
+
+}  // namespace
+
+void configure_threads(const config::RuntimeConfig& rt) {
+  torch::set_num_threads(rt.threads > 0 ? rt.threads : 1);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    int blas = rt.blas_threads > 0 ? rt.blas_threads : static_cast<int>(std::thread::hardware_concurrency());
+    set(std::max(1, blas));
+  }
+}
+
+std::string thread_summary() {
+  std::string blas = "BLAS threads unknown";
+  if (auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads")))
+    blas = fmt::format("{} OpenBLAS", get());
+  return fmt::format("{} intra-op (OpenMP) + {} threads", torch::get_num_threads(), blas);
+}
+
+torch::Device resolve_device(const std::string& setting) {
+  if (setting == "cpu") return torch::kCPU;
+  const bool cuda = torch::cuda::is_available();
+  if (setting == "cuda" && !cuda)
+    throw UserError("runtime.device: cuda requested, but this LibTorch build sees no CUDA device (use cpu or auto)");
+  return cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+}  // namespace qretrain::app

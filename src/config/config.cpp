@@ -1,0 +1,367 @@
+#include "config/config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "config/schema.h"
+#include "util/error.h"
+
+namespace qretrain::config {
+namespace {
+
+std::string scalar_text(const YAML::Node& n) {
+  if (n.IsScalar()) return n.Scalar();
+  YAML::Emitter e;
+  e << YAML::Flow << n;
+  return e.c_str();
+}
+
+[[noreturn]] void fail(const std::string& path, const std::string& message) {
+  throw UserError(fmt::format("{}: {}", path, message));
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+[[noreturn]] void fail_unknown_key(const std::string& path) {
+  std::string best;
+  std::size_t best_d = 4;  // suggest only close matches
+  for (const auto& f : schema()) {
+    std::size_t d = edit_distance(path, f.path);
+    if (d < best_d) best_d = d, best = f.path;
+  }
+  std::string section = path.find('.') == std::string::npos ? "" : path.substr(0, path.rfind('.'));
+  std::vector<std::string> siblings;
+  for (const auto& f : schema()) {
+    std::string parent = f.path.find('.') == std::string::npos ? "" : f.path.substr(0, f.path.rfind('.'));
+    if (parent == section) siblings.push_back(f.path);
+  }
+  std::string hint = best.empty() ? (siblings.empty() ? "" : fmt::format(" (valid: {})", fmt::join(siblings, ", ")))
+                                  : fmt::format(" (did you mean '{}'?)", best);
+  fail(path, "unknown key" + hint);
+}
+
+// Checks one scalar against a scalar kind; returns it unchanged.
+void check_scalar(const std::string& path, const YAML::Node& n, Kind kind, const Field& field) {
+  if (!n.IsScalar()) fail(path, fmt::format("expected {}, got {}", kind_name(kind), scalar_text(n)));
+  try {
+    switch (kind) {
+      case Kind::Int: n.as<long long>(); break;
+      case Kind::Float: {
+        double v = n.as<double>();
+        if (!std::isfinite(v)) throw YAML::BadConversion(n.Mark());
+        break;
+      }
+      case Kind::Bool: n.as<bool>(); break;
+      default: break;
+    }
+  } catch (const YAML::BadConversion&) {
+    fail(path, fmt::format("expected {}, got '{}'", kind_name(kind), n.Scalar()));
+  }
+  if (!field.choices.empty() && (kind == Kind::String)) {
+    if (std::find(field.choices.begin(), field.choices.end(), n.Scalar()) == field.choices.end())
+      fail(path, fmt::format("'{}' is not one of: {}", n.Scalar(), fmt::join(field.choices, ", ")));
+  }
+}
+
+void check_value(const std::string& path, const YAML::Node& n, const Field& field) {
+  switch (field.kind) {
+    case Kind::IntList:
+    case Kind::StringList: {
+      if (!n.IsSequence()) fail(path, fmt::format("expected {}, got {}", kind_name(field.kind), scalar_text(n)));
+      Kind elem = field.kind == Kind::IntList ? Kind::Int : Kind::String;
+      for (std::size_t i = 0; i < n.size(); ++i)
+        check_scalar(fmt::format("{}[{}]", path, i), n[i], elem, field);
+      break;
+    }
+    default: check_scalar(path, n, field.kind, field);
+  }
+}
+
+// Walks the user's YAML: every key must be declared, every value well typed.
+void check_tree(const YAML::Node& node, const std::string& prefix) {
+  for (const auto& kv : node) {
+    const std::string key = kv.first.Scalar();
+    const std::string path = prefix.empty() ? key : prefix + "." + key;
+    if (const Field* field = find_field(path)) {
+      check_value(path, kv.second, *field);
+    } else if (is_section(path)) {
+      if (kv.second.IsNull()) continue;  // an empty section means "all defaults"
+      if (!kv.second.IsMap()) fail(path, fmt::format("expected a section (a map of keys), got {}", scalar_text(kv.second)));
+      check_tree(kv.second, path);
+    } else {
+      fail_unknown_key(path);
+    }
+  }
+}
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  std::stringstream ss(path);
+  for (std::string part; std::getline(ss, part, '.');) parts.push_back(part);
+  return parts;
+}
+
+YAML::Node lookup(const YAML::Node& root, const std::string& path) {
+  YAML::Node cur = root;
+  for (const auto& part : split_path(path)) {
+    if (!cur.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+    YAML::Node next = cur[part];
+    if (!next.IsDefined()) return next;
+    cur.reset(next);
+  }
+  return cur;
+}
+
+void assign(YAML::Node root, const std::string& path, const YAML::Node& value) {
+  auto parts = split_path(path);
+  YAML::Node cur = root;
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node next = cur[parts[i]];
+    if (!next.IsDefined() || next.IsNull()) {
+      cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      next = cur[parts[i]];
+    }
+    if (!next.IsMap())
+      fail(path, fmt::format("cannot set: '{}' is not a section", parts[i]));
+    cur.reset(next);
+  }
+  cur[parts.back()] = value;
+}
+
+// ---- typed extraction of the resolved tree, with range checks ----
+
+struct Reader {
+  const YAML::Node& root;
+  YAML::Node at(const std::string& p) const { return lookup(root, p); }
+  long long integer(const std::string& p, long long lo, long long hi) const {
+    long long v = at(p).as<long long>();
+    if (v < lo || v > hi) {
+      if (hi == std::numeric_limits<long long>::max()) fail(p, fmt::format("{} must be at least {}", v, lo));
+      fail(p, fmt::format("{} is outside {}..{}", v, lo, hi));
+    }
+    return v;
+  }
+  double positive(const std::string& p) const {
+    double v = at(p).as<double>();
+    if (!(v > 0)) fail(p, fmt::format("{} must be > 0", scalar_text(at(p))));
+    return v;
+  }
+  double in_range(const std::string& p, double lo, double hi, const char* range) const {
+    double v = at(p).as<double>();
+    if (!(v >= lo && v < hi)) fail(p, fmt::format("{} is outside {}", scalar_text(at(p)), range));
+    return v;
+  }
+  std::string str(const std::string& p) const { return at(p).as<std::string>(); }
+  bool boolean(const std::string& p) const { return at(p).as<bool>(); }
+  std::vector<int> ints(const std::string& p, int lo, int hi, bool unique) const {
+    YAML::Node n = at(p);
+    if (n.size() == 0) fail(p, "must not be empty");
+    std::vector<int> out;
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      long long v = n[i].as<long long>();
+      std::string ip = fmt::format("{}[{}]", p, i);
+      if (v < lo || v > hi) fail(ip, fmt::format("{} is outside {}..{}", v, lo, hi));
+      if (unique && std::find(out.begin(), out.end(), v) != out.end()) fail(ip, fmt::format("{} is listed twice", v));
+      out.push_back(static_cast<int>(v));
+    }
+    return out;
+  }
+  std::vector<std::string> strings(const std::string& p) const {
+    YAML::Node n = at(p);
+    if (n.size() == 0) fail(p, "must not be empty");
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      std::string v = n[i].as<std::string>();
+      if (std::find(out.begin(), out.end(), v) != out.end())
+        fail(fmt::format("{}[{}]", p, i), fmt::format("'{}' is listed twice", v));
+      out.push_back(v);
+    }
+    return out;
+  }
+};
+
+Recipe read_recipe(const Reader& r, const std::string& section) {
+  Recipe rec;
+  rec.lr = r.positive(section + ".lr");
+  rec.lr_min = r.positive(section + ".lr_min");
+  if (rec.lr_min > rec.lr)
+    fail(section + ".lr_min", fmt::format("{} is above {}.lr ({}): training would not start", rec.lr_min, section, rec.lr));
+  rec.max_epochs = static_cast<int>(r.integer(section + ".max_epochs", 1, 100000));
+  return rec;
+}
+
+ExperimentConfig extract(const YAML::Node& resolved) {
+  constexpr long long kMax = std::numeric_limits<long long>::max();
+  Reader r{resolved};
+  ExperimentConfig c;
+  c.name = r.str("name");
+  if (c.name.empty()) fail("name", "must not be empty");
+
+  c.dataset.kind = r.str("dataset.kind");
+  c.dataset.path = r.str("dataset.path");
+  if (c.dataset.path.empty()) fail("dataset.path", "must not be empty");
+  if (!std::filesystem::exists(c.dataset.path))
+    fail("dataset.path", fmt::format("{} does not exist", c.dataset.path));
+  c.dataset.dev_size = static_cast<int>(r.integer("dataset.dev_size", 0, 10000000));
+  c.dataset.train_limit = r.integer("dataset.train_limit", 0, kMax);
+  c.dataset.test_limit = r.integer("dataset.test_limit", 0, kMax);
+
+  c.network.kind = r.str("network.kind");
+  c.network.hidden = r.ints("network.hidden", 1, 1 << 16, false);
+  c.network.batch_norm = r.boolean("network.batch_norm");
+  c.network.label = r.str("network.label");
+
+  c.train.optimizer = r.str("train.optimizer");
+  c.train.momentum = r.in_range("train.momentum", 0.0, 1.0, "[0, 1)");
+  c.train.weight_decay = r.in_range("train.weight_decay", 0.0, 1.0, "[0, 1)");
+  c.train.batch_size = static_cast<int>(r.integer("train.batch_size", 1, 1 << 20));
+  c.train.lr_decay = r.in_range("train.lr_decay", 1e-6, 1.0, "(0, 1)");
+  c.train.patience = static_cast<int>(r.integer("train.patience", 1, 1000000));
+  c.train.eval_every = static_cast<int>(r.integer("train.eval_every", 0, 1 << 30));
+  c.train.float_recipe = read_recipe(r, "train");
+  c.train.retrain_recipe = read_recipe(r, "retrain");
+
+  c.quant.bits = r.ints("quant.bits", 2, 8, true);
+  c.quant.methods = r.strings("quant.methods");
+  c.quant.adaptive_update = r.str("quant.adaptive.update");
+  c.quant.adaptive_first_epochs = static_cast<int>(r.integer("quant.adaptive.first_epochs", 1, 1000000));
+  c.quant.exhaustive_search = r.boolean("quant.conventional.exhaustive_search");
+  c.quant.search_points = static_cast<int>(r.integer("quant.conventional.search_points", 2, 1000));
+  c.quant.gradual_start_bits = static_cast<int>(r.integer("quant.gradual.start_bits", 2, 8));
+  bool gradual = std::any_of(c.quant.methods.begin(), c.quant.methods.end(),
+                             [](const std::string& m) { return m.find("gradual") != std::string::npos; });
+  int max_bits = *std::max_element(c.quant.bits.begin(), c.quant.bits.end());
+  if (gradual && c.quant.gradual_start_bits < max_bits)
+    fail("quant.gradual.start_bits",
+         fmt::format("{} is below the largest of quant.bits ({}): gradual only lowers precision",
+                     c.quant.gradual_start_bits, max_bits));
+
+  c.seeds = r.ints("seeds", 0, 1 << 30, true);
+
+  c.runtime.device = r.str("runtime.device");
+  c.runtime.threads = static_cast<int>(r.integer("runtime.threads", 0, 1024));
+  c.runtime.blas_threads = static_cast<int>(r.integer("runtime.blas_threads", 0, 1024));
+  c.runtime.progress = r.str("runtime.progress");
+
+  c.output_dir = r.str("output.dir");
+  if (c.output_dir.empty()) fail("output.dir", "must not be empty");
+  c.resolved = resolved;
+  return c;
+}
+
+void emit_tree(std::ostringstream& out, const YAML::Node& node, const std::string& prefix, int indent,
+               bool with_help) {
+  for (const auto& kv : node) {
+    const std::string key = kv.first.Scalar();
+    const std::string path = prefix.empty() ? key : prefix + "." + key;
+    const std::string pad(indent * 2, ' ');
+    if (kv.second.IsMap()) {
+      out << pad << key << ":\n";
+      emit_tree(out, kv.second, path, indent + 1, with_help);
+      continue;
+    }
+    YAML::Emitter e;
+    e << YAML::Flow << kv.second;
+    out << pad << key << ": " << e.c_str();
+    const Field* f = find_field(path);
+    if (with_help && f) out << "  # " << f->help;
+    out << "\n";
+  }
+}
+
+}  // namespace
+
+ExperimentConfig load(const std::string& path, const std::vector<std::string>& overrides) {
+  YAML::Node user(YAML::NodeType::Map);
+  if (!path.empty()) {
+    if (!std::filesystem::is_regular_file(path)) throw UserError(fmt::format("--config: {} is not a readable file", path));
+    try {
+      user = YAML::LoadFile(path);
+    } catch (const YAML::ParserException& e) {
+      throw UserError(fmt::format("{}:{}:{}: YAML syntax error: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg));
+    }
+    if (user.IsNull()) user = YAML::Node(YAML::NodeType::Map);
+    if (!user.IsMap()) throw UserError(fmt::format("{}: the top level must be a map of keys", path));
+  }
+  check_tree(user, "");
+
+  for (const auto& ov : overrides) {
+    auto eq = ov.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw UserError(fmt::format("--set {}: expected KEY=VALUE, e.g. --set train.lr=1e-3", ov));
+    const std::string key = ov.substr(0, eq);
+    const Field* field = find_field(key);
+    if (!field) {
+      try {
+        fail_unknown_key(key);
+      } catch (const UserError& e) {
+        throw UserError(std::string("--set ") + e.what());
+      }
+    }
+    YAML::Node value;
+    try {
+      value = YAML::Load(ov.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+      throw UserError(fmt::format("--set {}: cannot parse value: {}", key, e.msg));
+    }
+    check_value(key, value, *field);
+    assign(user, key, value);
+  }
+
+  YAML::Node resolved(YAML::NodeType::Map);
+  for (const auto& f : schema()) {
+    YAML::Node given = lookup(user, f.path);
+    assign(resolved, f.path, given.IsDefined() && !given.IsNull() ? YAML::Clone(given) : YAML::Load(f.default_yaml));
+  }
+  ExperimentConfig cfg = extract(resolved);
+  cfg.source = path;
+  return cfg;
+}
+
+std::string dump(const ExperimentConfig& cfg, bool with_help) {
+  std::ostringstream out;
+  emit_tree(out, cfg.resolved, "", 0, with_help);
+  return out.str();
+}
+
+std::string canonical(const YAML::Node& resolved, const std::vector<std::string>& sections) {
+  std::ostringstream out;
+  for (const auto& s : sections) {
+    YAML::Emitter e;
+    e << YAML::Flow << lookup(resolved, s);
+    out << s << "=" << e.c_str() << ";";
+  }
+  return out.str();
+}
+
+std::string key_reference() {
+  std::ostringstream out;
+  out << "| key | type | default | meaning |\n|---|---|---|---|\n";
+  for (const auto& f : schema()) {
+    std::string help = f.help;
+    if (!f.choices.empty()) help += fmt::format(" (one of: {})", fmt::join(f.choices, ", "));
+    out << fmt::format("| `{}` | {} | `{}` | {} |\n", f.path, kind_name(f.kind), f.default_yaml, help);
+  }
+  return out.str();
+}
+
+}  // namespace qretrain::config

@@ -1,0 +1,96 @@
+// The experiment configuration: YAML -> typed structs.
+//
+// Every key is declared once in schema.cpp with its type, default and help.
+// Priority: default < YAML file < --set overrides. Unknown keys, wrong types
+// and out-of-range values raise UserError naming the key path.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+namespace qretrain::config {
+
+struct DatasetConfig {
+  std::string kind;   // registry key in data/
+  std::string path;   // folder or file of the dataset
+  int dev_size = 0;   // images held out from the end of the training set
+  std::int64_t train_limit = 0;  // 0 = all; small values make quick smoke runs
+  std::int64_t test_limit = 0;
+};
+
+struct NetworkConfig {
+  std::string kind;             // registry key in models/
+  std::vector<int> hidden;      // hidden layer widths (ffdnn)
+  bool batch_norm = false;
+  std::string label;            // table column; derived when empty
+};
+
+// One training recipe (float training or quantized retraining).
+struct Recipe {
+  double lr = 0;
+  double lr_min = 0;     // training stops once lr falls below this
+  int max_epochs = 0;    // budget cap
+};
+
+struct TrainConfig {
+  std::string optimizer;
+  double momentum = 0;
+  double weight_decay = 0;
+  int batch_size = 0;
+  double lr_decay = 0.5;  // factor applied on a plateau
+  int patience = 4;       // non-improving evaluations before a decay
+  int eval_every = 0;     // updates between dev evaluations; 0 = epoch end
+  Recipe float_recipe;
+  Recipe retrain_recipe;
+};
+
+struct QuantConfig {
+  std::vector<int> bits;
+  std::vector<std::string> methods;
+  std::string adaptive_update;     // "epoch" | "first_epochs"
+  int adaptive_first_epochs = 1;
+  bool exhaustive_search = false;  // conventional: reference [4] Δ search on dev
+  int search_points = 9;
+  int gradual_start_bits = 6;
+};
+
+struct RuntimeConfig {
+  std::string device;   // auto | cpu | cuda
+  int threads = 0;      // intra-op (OpenMP) threads; 0 = measured default
+  int blas_threads = 0; // OpenBLAS threads; 0 = all cores
+  std::string progress; // auto | on | off
+};
+
+struct ExperimentConfig {
+  std::string name;
+  DatasetConfig dataset;
+  NetworkConfig network;
+  TrainConfig train;
+  QuantConfig quant;
+  std::vector<int> seeds;
+  RuntimeConfig runtime;
+  std::string output_dir;
+
+  YAML::Node resolved;   // every declared key with its effective value
+  std::string source;    // the file it came from
+};
+
+// Loads `path` (or only defaults when empty), applies "a.b=value" overrides,
+// validates the whole thing. Throws UserError naming the key path.
+ExperimentConfig load(const std::string& path,
+                      const std::vector<std::string>& overrides = {});
+
+// The resolved config as commented YAML (`qretrain config --dump`).
+std::string dump(const ExperimentConfig& cfg, bool with_help = true);
+
+// Canonical text of selected sections (for cache keys and run identity).
+std::string canonical(const YAML::Node& resolved, const std::vector<std::string>& sections);
+
+// The key reference for the README / `qretrain config --help-keys`.
+std::string key_reference();
+
+}  // namespace qretrain::config

@@ -1,0 +1,86 @@
+#include "config/schema.h"
+
+namespace qretrain::config {
+
+const std::vector<Field>& schema() {
+  static const std::vector<Field> fields = {
+      {"name", Kind::String, "experiment", "experiment name; groups runs in the results store and tables", {}},
+
+      {"dataset.kind", Kind::String, "fashion-mnist", "dataset loader", {"fashion-mnist"}},
+      {"dataset.path", Kind::String, "/usr/share/datasets/fashion-mnist",
+       "dataset folder (Fashion-MNIST: the four *-idx?-ubyte.gz files)", {}},
+      {"dataset.dev_size", Kind::Int, "5000", "examples held out from the end of the training set as dev set", {}},
+      {"dataset.train_limit", Kind::Int, "0", "use only the first N training examples (0 = all); for smoke runs", {}},
+      {"dataset.test_limit", Kind::Int, "0", "use only the first N test examples (0 = all)", {}},
+
+      {"network.kind", Kind::String, "lenet5", "network architecture", {"lenet5", "ffdnn"}},
+      {"network.hidden", Kind::IntList, "[512, 512]", "ffdnn: width of each hidden layer", {}},
+      {"network.batch_norm", Kind::Bool, "false", "ffdnn: batch normalisation after each hidden layer", {}},
+      {"network.label", Kind::String, "\"\"", "column name in tables (default: derived from kind and size)", {}},
+
+      {"train.optimizer", Kind::String, "sgd_nesterov", "optimizer", {"sgd_nesterov", "sgd"}},
+      {"train.momentum", Kind::Float, "0.9", "momentum coefficient", {}},
+      {"train.weight_decay", Kind::Float, "0", "L2 weight decay", {}},
+      {"train.batch_size", Kind::Int, "64", "examples per update", {}},
+      {"train.lr", Kind::Float, "0.02", "initial learning rate of float training", {}},
+      {"train.lr_min", Kind::Float, "3.125e-4", "float training stops when the learning rate falls below this", {}},
+      {"train.max_epochs", Kind::Int, "30", "float training budget cap (epochs)", {}},
+      {"train.lr_decay", Kind::Float, "0.5", "learning-rate factor on a dev plateau", {}},
+      {"train.patience", Kind::Int, "4", "non-improving dev evaluations before the learning rate decays", {}},
+      {"train.eval_every", Kind::Int, "0", "updates between dev evaluations (0 = at each epoch end)", {}},
+
+      {"retrain.lr", Kind::Float, "5e-4", "initial learning rate of quantized retraining", {}},
+      {"retrain.lr_min", Kind::Float, "3.125e-4", "retraining stops when the learning rate falls below this", {}},
+      {"retrain.max_epochs", Kind::Int, "10", "retraining budget cap (epochs) per precision", {}},
+
+      {"quant.bits", Kind::IntList, "[2, 3, 4]", "weight bit widths (2..8); M = 2^bits - 1 levels", {}},
+      {"quant.methods", Kind::StringList, "[direct, conventional, adaptive]", "quantization methods",
+       {"direct", "conventional", "adaptive", "gradual", "adaptive+gradual"}},
+      {"quant.adaptive.update", Kind::String, "epoch",
+       "adaptive step timing: epoch = QStep at every epoch end; first_epochs = QStep at every update "
+       "during the first k epochs, then frozen", {"epoch", "first_epochs"}},
+      {"quant.adaptive.first_epochs", Kind::Int, "1", "k for update: first_epochs", {}},
+      {"quant.conventional.exhaustive_search", Kind::Bool, "false",
+       "conventional: refine each layer's initial step by the dev-set search of reference [4] over [Δ/2, 2Δ]", {}},
+      {"quant.conventional.search_points", Kind::Int, "9", "candidate steps per layer in that search", {}},
+      {"quant.gradual.start_bits", Kind::Int, "6", "gradual: first precision; lowered by one bit per stage", {}},
+
+      {"seeds", Kind::IntList, "[1]", "random seeds; every cell runs once per seed", {}},
+
+      {"runtime.device", Kind::String, "auto", "compute device (auto = cuda when available)", {"auto", "cpu", "cuda"}},
+      {"runtime.threads", Kind::Int, "0", "intra-op (OpenMP) threads; 0 = 1, measured fastest on 2 cores", {}},
+      {"runtime.blas_threads", Kind::Int, "0", "OpenBLAS threads; 0 = all cores", {}},
+      {"runtime.progress", Kind::String, "auto", "live progress line (auto = when stderr is a terminal)",
+       {"auto", "on", "off"}},
+
+      {"output.dir", Kind::String, "runs", "results store, checkpoints and logs (relative to the working directory)", {}},
+  };
+  return fields;
+}
+
+const Field* find_field(const std::string& path) {
+  for (const auto& f : schema())
+    if (f.path == path) return &f;
+  return nullptr;
+}
+
+bool is_section(const std::string& path) {
+  const std::string prefix = path + ".";
+  for (const auto& f : schema())
+    if (f.path.compare(0, prefix.size(), prefix) == 0) return true;
+  return false;
+}
+
+const char* kind_name(Kind kind) {
+  switch (kind) {
+    case Kind::Int: return "an integer";
+    case Kind::Float: return "a number";
+    case Kind::Bool: return "true or false";
+    case Kind::String: return "a string";
+    case Kind::IntList: return "a list of integers";
+    case Kind::StringList: return "a list of strings";
+  }
+  return "?";
+}
+
+}  // namespace qretrain::config

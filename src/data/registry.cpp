@@ -1,0 +1,35 @@
+#include <map>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "data/dataset.h"
+#include "util/error.h"
+
+namespace qretrain::data {
+namespace {
+
+const std::map<std::string, Loader>& loaders() {
+  static const std::map<std::string, Loader> table = {
+      {"fashion-mnist", load_fashion_mnist},
+  };
+  return table;
+}
+
+}  // namespace
+
+std::vector<std::string> registered_kinds() {
+  std::vector<std::string> kinds;
+  for (const auto& kv : loaders()) kinds.push_back(kv.first);
+  return kinds;
+}
+
+Dataset load(const config::DatasetConfig& cfg) {
+  auto it = loaders().find(cfg.kind);
+  if (it == loaders().end())
+    throw UserError(fmt::format("dataset.kind: unknown dataset '{}' (known: {})", cfg.kind,
+                                fmt::join(registered_kinds(), ", ")));
+  return it->second(cfg);
+}
+
+}  // namespace qretrain::data

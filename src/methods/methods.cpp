@@ -1,0 +1,136 @@
+#include "methods/methods.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "data/dataset.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace qretrain::methods {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Reference [4]'s search, layer by layer: each group's Δ is replaced by the
+// candidate in [Δ/2, 2Δ] (log-spaced) with the lowest dev error, the others
+// held at their current values.
+void exhaustive_step_search(Session& s, models::Network& model, quant::QuantHook& hook) {
+  std::vector<double> steps = hook.steps();
+  const int points = s.cfg().quant.search_points;
+  for (std::size_t g = 0; g < steps.size(); ++g) {
+    const double initial = steps[g];
+    double best_delta = initial, best_err = std::numeric_limits<double>::infinity();
+    for (int i = 0; i < points; ++i) {
+      double candidate = initial * std::pow(2.0, -1.0 + 2.0 * i / (points - 1));
+      steps[g] = candidate;
+      hook.set_steps(steps);
+      double err = s.evaluate(model, &hook, s.data().dev);
+      if (err < best_err) best_err = err, best_delta = candidate;
+    }
+    steps[g] = best_delta;
+    hook.set_steps(steps);
+    log::get("method")->info("{} conventional {}-bit: search Δ[{}] {:.4g} -> {:.4g} (dev {:.2f}%)",
+                             s.network_label(), hook.bits(), hook.groups()[g].name, initial, best_delta, best_err);
+  }
+}
+
+template <typename Body>
+void guarded(Session& s, const std::string& method, int bits, Body body) {
+  const auto started = Clock::now();
+  try {
+    body(started);
+  } catch (const train::Diverged& e) {
+    s.record_failure(method, bits, e.what(), started);
+  }
+}
+
+void run_direct(Session& s, const std::vector<int>& bits) {
+  for (int b : bits) {
+    if (s.done("direct", b)) continue;
+    guarded(s, "direct", b, [&](Clock::time_point started) {
+      models::Network model = s.baseline();
+      quant::QuantHook hook(*model, b);
+      train::FitResult none;
+      none.stop_reason = "no retraining";
+      s.record("direct", b, "qstep", model, &hook, none, started);
+    });
+  }
+}
+
+void retrain_each(Session& s, const std::vector<int>& bits, const std::string& method,
+                  const train::StepPolicy& policy, bool search) {
+  for (int b : bits) {
+    if (s.done(method, b)) continue;
+    guarded(s, method, b, [&](Clock::time_point started) {
+      models::Network model = s.baseline();
+      quant::QuantHook hook(*model, b);
+      if (search) exhaustive_step_search(s, model, hook);
+      train::FitResult fit = s.retrain(model, hook, policy, method);
+      s.record(method, b, policy.describe(), model, &hook, fit, started);
+    });
+  }
+}
+
+void run_conventional(Session& s, const std::vector<int>& bits) {
+  retrain_each(s, bits, "conventional", train::StepPolicy{}, s.cfg().quant.exhaustive_search);
+}
+
+void run_adaptive(Session& s, const std::vector<int>& bits) {
+  retrain_each(s, bits, "adaptive", s.adaptive_policy(), false);
+}
+
+// Curriculum over precision: start_bits, start_bits-1, ..., min(bits); each
+// stage starts from the previous stage's float weights with a fresh QStep Δ.
+void gradual_chain(Session& s, const std::vector<int>& bits, const std::string& method,
+                   const train::StepPolicy& policy) {
+  const int lowest = *std::min_element(bits.begin(), bits.end());
+  const int start = s.cfg().quant.gradual_start_bits;
+  bool all_done = true;
+  for (int b = start; b >= lowest; --b) all_done = all_done && s.done(method, b);
+  if (all_done) return;
+  models::Network model = s.baseline();
+  for (int b = start; b >= lowest; --b) {
+    const auto started = Clock::now();
+    try {
+      quant::QuantHook hook(*model, b);
+      train::FitResult fit = s.retrain(model, hook, policy, method);
+      s.record(method, b, policy.describe(), model, &hook, fit, started);
+    } catch (const train::Diverged& e) {
+      s.record_failure(method, b, e.what(), started);
+      return;  // later stages would start from a diverged network
+    }
+  }
+}
+
+void run_gradual(Session& s, const std::vector<int>& bits) { gradual_chain(s, bits, "gradual", train::StepPolicy{}); }
+
+void run_adaptive_gradual(Session& s, const std::vector<int>& bits) {
+  gradual_chain(s, bits, "adaptive+gradual", s.adaptive_policy());
+}
+
+}  // namespace
+
+const std::vector<Method>& registry() {
+  static const std::vector<Method> methods = {
+      {"direct", "quantize the float network with QStep's Δ, no retraining", run_direct},
+      {"conventional", "retrain with Δ from QStep on the float network, frozen", run_conventional},
+      {"adaptive", "retrain with Δ re-estimated by QStep (quant.adaptive.update)", run_adaptive},
+      {"gradual", "6 -> 5 -> ... bits, conventional retraining at each precision", run_gradual},
+      {"adaptive+gradual", "gradual with adaptive retraining at each precision", run_adaptive_gradual},
+  };
+  return methods;
+}
+
+const Method& find(const std::string& name) {
+  for (const auto& m : registry())
+    if (m.name == name) return m;
+  std::vector<std::string> names;
+  for (const auto& m : registry()) names.push_back(m.name);
+  throw UserError(fmt::format("unknown method '{}' (valid: {})", name, fmt::join(names, ", ")));
+}
+
+}  // namespace qretrain::methods

@@ -1,0 +1,178 @@
+#include "methods/session.h"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "train/progress.h"
+#include "util/error.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+
+namespace qretrain::methods {
+
+namespace fs = std::filesystem;
+
+Session::Session(const config::ExperimentConfig& cfg, const data::Dataset& data, torch::Device device,
+                 report::Store& store, int seed, bool force)
+    : cfg_(cfg),
+      data_(data),
+      device_(device),
+      store_(store),
+      seed_(seed),
+      force_(force),
+      label_(models::network_label(cfg.network)),
+      progress_(train::progress_enabled(cfg.runtime.progress)) {}
+
+std::string Session::cell_key(const std::string& method, int bits) const {
+  // Everything that changes the cell's result, nothing that doesn't
+  // (bit widths and methods of other cells, output, runtime).
+  std::vector<std::string> sections = {"dataset", "network", "train"};
+  if (method != "float") sections.push_back("retrain");
+  if (method == "conventional") sections.push_back("quant.conventional");
+  if (method.find("adaptive") != std::string::npos) sections.push_back("quant.adaptive");
+  if (method.find("gradual") != std::string::npos) sections.push_back("quant.gradual");
+  return stable_hash(fmt::format("{}|{}|{}|{}|{}", cfg_.name, config::canonical(cfg_.resolved, sections), method,
+                                 bits, seed_));
+}
+
+bool Session::done(const std::string& method, int bits) const {
+  return !force_ && store_.has_ok(cell_key(method, bits));
+}
+
+train::StepPolicy Session::adaptive_policy() const {
+  train::StepPolicy p;
+  if (cfg_.quant.adaptive_update == "epoch") {
+    p.when = train::StepPolicy::When::EpochEnd;
+  } else {
+    p.when = train::StepPolicy::When::EveryUpdateFirstEpochs;
+    p.first_epochs = cfg_.quant.adaptive_first_epochs;
+  }
+  return p;
+}
+
+std::string Session::baseline_path(std::string* identity) const {
+  *identity = config::canonical(cfg_.resolved, {"dataset", "network", "train"}) + fmt::format("seed={};", seed_);
+  return (fs::path(cfg_.output_dir) / "baselines" /
+          fmt::format("{}-seed{}-{}.pt", label_, seed_, stable_hash(*identity)))
+      .string();
+}
+
+models::Network Session::baseline() {
+  auto log = log::get("baseline");
+  models::Network model = models::make_network(cfg_.network, {data_.input_shape, data_.num_classes});
+  model->to(device_);
+  if (baseline_state_.empty()) {
+    std::string identity;
+    const std::string path = baseline_path(&identity);
+    const std::string sidecar = path + ".config";
+    const auto started = std::chrono::steady_clock::now();
+    if (fs::exists(path)) {
+      // The file name carries a hash of the config; the sidecar holds the
+      // config itself, so a hash collision or a hand-copied file is caught.
+      if (!fs::exists(sidecar) || read_text_file(sidecar) != identity)
+        throw UserError(fmt::format("{}: cached baseline was trained with a different config (see {}); delete it "
+                                    "to retrain",
+                                    path, sidecar));
+      train::load_checkpoint(path, *model);
+      log->info("{} seed {}: reusing cached float baseline {}", label_, seed_, path);
+      if (!done("float", 0)) {
+        train::FitResult none;
+        none.stop_reason = "loaded from cache";
+        record("float", 0, "-", model, nullptr, none, started);
+      }
+    } else {
+      log->info("{} seed {}: training the float baseline ({} parameters; {})", label_, seed_,
+                models::count_parameters(*model), model->describe());
+      train::Trainer trainer(model, data_, device_);
+      train::FitOptions opt{cfg_.train, cfg_.train.float_recipe, seed_, {}, fmt::format("{} float", label_),
+                            progress_};
+      train::FitResult fit = trainer.fit(opt);
+      train::save_checkpoint(path, *model, {});
+      atomic_write_text(sidecar, identity);
+      record("float", 0, "-", model, nullptr, fit, started);
+    }
+    for (const auto& p : model->parameters()) baseline_state_.push_back(p.detach().clone());
+    for (const auto& b : model->buffers()) baseline_state_.push_back(b.detach().clone());
+    return model;
+  }
+  torch::NoGradGuard no_grad;
+  std::size_t i = 0;
+  for (auto& p : model->parameters()) p.copy_(baseline_state_[i++]);
+  for (auto& b : model->buffers()) b.copy_(baseline_state_[i++]);
+  return model;
+}
+
+train::FitResult Session::retrain(models::Network& model, quant::QuantHook& hook, const train::StepPolicy& policy,
+                                  const std::string& method) {
+  train::Trainer trainer(model, data_, device_, &hook);
+  train::FitOptions opt{cfg_.train,
+                        cfg_.train.retrain_recipe,
+                        seed_,
+                        policy,
+                        fmt::format("{} {} {}-bit", label_, method, hook.bits()),
+                        progress_};
+  return trainer.fit(opt);
+}
+
+double Session::evaluate(models::Network& model, quant::QuantHook* hook, const data::Split& split) {
+  train::Trainer trainer(model, data_, device_, hook);
+  return trainer.evaluate(split);
+}
+
+report::RunRecord Session::base_record(const std::string& method, int bits,
+                                       std::chrono::steady_clock::time_point started) const {
+  report::RunRecord r;
+  r.cell_key = cell_key(method, bits);
+  r.experiment = cfg_.name;
+  r.dataset = data_.name;
+  r.network = label_;
+  r.method = method;
+  r.bits = bits;
+  r.seed = seed_;
+  r.config_yaml = config::dump(cfg_, false);
+  r.commit = build_commit();
+  r.machine = machine_description();
+  r.finished_at = current_time_iso();
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  // Start time derived from the wall time so both describe the same interval.
+  std::time_t start = std::time(nullptr) - static_cast<std::time_t>(r.wall_s);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&start));
+  r.started_at = buf;
+  return r;
+}
+
+void Session::record(const std::string& method, int bits, const std::string& step_policy, models::Network& model,
+                     quant::QuantHook* hook, const train::FitResult& fit,
+                     std::chrono::steady_clock::time_point started) {
+  report::RunRecord r = base_record(method, bits, started);
+  r.step_policy = step_policy;
+  r.test_metric = evaluate(model, hook, data_.test);
+  r.dev_metric = fit.best_index >= 0 ? fit.best_dev : evaluate(model, hook, data_.dev);
+  r.epochs = fit.epochs;
+  r.steps = fit.steps;
+  r.samples_per_s = fit.samples_per_s;
+  r.curve = fit.curve;
+  if (hook)
+    for (const auto& g : hook->groups()) r.group_names.push_back(g.name);
+  store_.put(r);
+  log::get("result")->info("{} {} {}: test error {:.2f}% (dev {:.2f}%){}", label_, method,
+                           bits ? fmt::format("{}-bit", bits) : "float", r.test_metric, r.dev_metric,
+                           hook ? fmt::format(", Δ = [{:.4g}]", fmt::join(hook->steps(), ", ")) : "");
+}
+
+void Session::record_failure(const std::string& method, int bits, const std::string& reason,
+                             std::chrono::steady_clock::time_point started) {
+  report::RunRecord r = base_record(method, bits, started);
+  r.step_policy = "-";
+  r.status = "failed";
+  r.failure = reason;
+  r.test_metric = std::nan("");
+  r.dev_metric = std::nan("");
+  store_.put(r);
+  log::get("result")->error("{} {} {}-bit failed: {}", label_, method, bits, reason);
+}
+
+}  // namespace qretrain::methods

@@ -1,0 +1,70 @@
+// Everything the quantization methods share for one (experiment, seed): the
+// dataset, the cached float baseline, retraining, and recording runs.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "config/config.h"
+#include "data/dataset.h"
+#include "models/network.h"
+#include "quant/hook.h"
+#include "report/store.h"
+#include "train/trainer.h"
+
+namespace qretrain::methods {
+
+class Session {
+ public:
+  Session(const config::ExperimentConfig& cfg, const data::Dataset& data, torch::Device device, report::Store& store,
+          int seed, bool force);
+
+  const config::ExperimentConfig& cfg() const { return cfg_; }
+  int seed() const { return seed_; }
+  const data::Dataset& data() const { return data_; }
+  const std::string& network_label() const { return label_; }
+
+  // A fresh network holding the float baseline's weights. The baseline is
+  // trained once per (dataset, network, train recipe, seed) and cached on
+  // disk; a cache entry made with another config is never reused.
+  models::Network baseline();
+
+  // True when the store already holds a successful run of this cell (and
+  // --force was not given).
+  bool done(const std::string& method, int bits) const;
+
+  // Retrains `model` with w_q from `hook` under the retraining recipe.
+  train::FitResult retrain(models::Network& model, quant::QuantHook& hook, const train::StepPolicy& policy,
+                           const std::string& method);
+  double evaluate(models::Network& model, quant::QuantHook* hook, const data::Split& split);
+
+  // Stores the run (test error measured here, with w_q when quantized).
+  void record(const std::string& method, int bits, const std::string& step_policy, models::Network& model,
+              quant::QuantHook* hook, const train::FitResult& fit, std::chrono::steady_clock::time_point started);
+  // Stores a failed run with its reason; the caller goes on with other cells.
+  void record_failure(const std::string& method, int bits, const std::string& reason,
+                      std::chrono::steady_clock::time_point started);
+
+  std::string cell_key(const std::string& method, int bits) const;
+  train::StepPolicy adaptive_policy() const;
+
+ private:
+  std::string baseline_path(std::string* identity) const;
+  report::RunRecord base_record(const std::string& method, int bits,
+                                std::chrono::steady_clock::time_point started) const;
+
+  const config::ExperimentConfig& cfg_;
+  const data::Dataset& data_;
+  torch::Device device_;
+  report::Store& store_;
+  int seed_;
+  bool force_;
+  std::string label_;
+  bool progress_;
+  std::vector<torch::Tensor> baseline_state_;  // parameters then buffers
+};
+
+}  // namespace qretrain::methods

@@ -1,0 +1,40 @@
+// Networks: torch modules with a plain forward(x) -> logits, built from the
+// config through a registry keyed by network.kind.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "config/config.h"
+
+namespace qretrain::models {
+
+class NetworkImpl : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(torch::Tensor x) = 0;
+  // Layer-by-layer description for the run log and README.
+  virtual std::string describe() const = 0;
+};
+using Network = std::shared_ptr<NetworkImpl>;
+
+struct NetworkSpec {
+  std::vector<std::int64_t> input_shape;  // per example, e.g. {1, 32, 32}
+  int num_classes = 10;
+};
+
+Network make_network(const config::NetworkConfig& cfg, const NetworkSpec& spec);
+std::vector<std::string> registered_kinds();
+
+// Column name in tables: "L" for LeNet-5, "512" for a 2x512 FFDNN, ...
+std::string network_label(const config::NetworkConfig& cfg);
+
+std::int64_t count_parameters(const torch::nn::Module& m);
+
+Network make_lenet5(const config::NetworkConfig& cfg, const NetworkSpec& spec);
+Network make_ffdnn(const config::NetworkConfig& cfg, const NetworkSpec& spec);
+
+}  // namespace qretrain::models

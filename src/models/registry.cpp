@@ -1,0 +1,53 @@
+#include <map>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "models/network.h"
+#include "util/error.h"
+
+namespace qretrain::models {
+namespace {
+
+using Factory = Network (*)(const config::NetworkConfig&, const NetworkSpec&);
+
+const std::map<std::string, Factory>& factories() {
+  static const std::map<std::string, Factory> table = {
+      {"lenet5", make_lenet5},
+      {"ffdnn", make_ffdnn},
+  };
+  return table;
+}
+
+}  // namespace
+
+std::vector<std::string> registered_kinds() {
+  std::vector<std::string> kinds;
+  for (const auto& kv : factories()) kinds.push_back(kv.first);
+  return kinds;
+}
+
+Network make_network(const config::NetworkConfig& cfg, const NetworkSpec& spec) {
+  auto it = factories().find(cfg.kind);
+  if (it == factories().end())
+    throw UserError(fmt::format("network.kind: unknown network '{}' (known: {})", cfg.kind,
+                                fmt::join(registered_kinds(), ", ")));
+  return it->second(cfg, spec);
+}
+
+std::string network_label(const config::NetworkConfig& cfg) {
+  if (!cfg.label.empty()) return cfg.label;
+  if (cfg.kind == "lenet5") return "L";
+  if (cfg.kind == "ffdnn")
+    return fmt::format("{}{}", fmt::join(cfg.hidden, "x"), cfg.batch_norm ? "+BN" : "");
+  return cfg.kind;
+}
+
+std::int64_t count_parameters(const torch::nn::Module& m) {
+  std::int64_t n = 0;
+  for (const auto& p : m.parameters())
+    if (p.requires_grad()) n += p.numel();
+  return n;
+}
+
+}  // namespace qretrain::models

@@ -1,0 +1,80 @@
+#include "quant/hook.h"
+
+#include <fmt/format.h>
+
+#include "quant/qstep.h"
+
+namespace qretrain::quant {
+
+std::vector<std::string> weight_group_names(torch::nn::Module& model) {
+  std::vector<std::string> names;
+  for (const auto& item : model.named_parameters(/*recurse=*/true))
+    if (item.value().dim() >= 2) names.push_back(item.key());
+  return names;
+}
+
+torch::Tensor quantize_tensor(const torch::Tensor& w, double delta, int bits) {
+  if (w.device().is_cpu() && w.scalar_type() == torch::kFloat32 && w.is_contiguous()) {
+    torch::Tensor out = torch::empty_like(w);
+    quantize(w.data_ptr<float>(), out.data_ptr<float>(), static_cast<std::size_t>(w.numel()),
+             static_cast<float>(delta), bits);
+    return out;
+  }
+  // Same formula with tensor ops (GPU, other dtypes).
+  if (delta <= 0) return torch::zeros_like(w);
+  const double level = max_level(bits);
+  auto k = torch::floor(w.abs() / delta + 0.5).clamp_max(level);
+  return torch::sign(w) * k * delta;
+}
+
+double qstep_tensor(const torch::Tensor& w, int bits) {
+  torch::Tensor cpu = w.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  return qstep(cpu.data_ptr<float>(), static_cast<std::size_t>(cpu.numel()), bits).delta;
+}
+
+QuantHook::QuantHook(torch::nn::Module& model, int bits) : bits_(bits) {
+  auto params = model.named_parameters(true);
+  for (const auto& name : weight_group_names(model)) {
+    WeightGroup g;
+    g.name = name;
+    g.param = params[name];
+    g.shadow = g.param.detach().clone();
+    groups_.push_back(std::move(g));
+  }
+  refit_steps();
+}
+
+std::vector<double> QuantHook::steps() const {
+  std::vector<double> out;
+  for (const auto& g : groups_) out.push_back(g.delta);
+  return out;
+}
+
+void QuantHook::set_steps(const std::vector<double>& steps) {
+  TORCH_CHECK(steps.size() == groups_.size(), "set_steps: ", steps.size(), " steps for ", groups_.size(), " groups");
+  for (std::size_t i = 0; i < groups_.size(); ++i) groups_[i].delta = steps[i];
+}
+
+void QuantHook::refit_steps() {
+  TORCH_CHECK(!active_, "refit_steps inside a QuantizedScope would fit the quantized weights");
+  for (auto& g : groups_) g.delta = qstep_tensor(g.param, bits_);
+}
+
+void QuantHook::swap_in() {
+  TORCH_CHECK(!active_, "QuantHook::swap_in called twice");
+  torch::NoGradGuard no_grad;
+  for (auto& g : groups_) {
+    g.shadow.copy_(g.param);
+    g.param.copy_(quantize_tensor(g.shadow, g.delta, bits_));
+  }
+  active_ = true;
+}
+
+void QuantHook::swap_out() {
+  TORCH_CHECK(active_, "QuantHook::swap_out without swap_in");
+  torch::NoGradGuard no_grad;
+  for (auto& g : groups_) g.param.copy_(g.shadow);
+  active_ = false;
+}
+
+}  // namespace qretrain::quant

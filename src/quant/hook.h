@@ -1,0 +1,72 @@
+// The quantized-weight hook (paper Fig. 1): float shadow weights, forward and
+// backward with w_q = Q(w, Δ), the optimizer updates the float weights.
+//
+// It works on any module without touching its forward: the quantized values
+// are written in place into the parameters' storage for the duration of a
+// forward/backward (QuantizedScope) and the float values are put back before
+// the optimizer step. Writing in place keeps storage shared with views such as
+// an LSTM's flat weights.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace qretrain::quant {
+
+struct WeightGroup {
+  std::string name;     // parameter name, e.g. "conv1.weight"
+  torch::Tensor param;  // the module's parameter (holds float weights outside a scope)
+  torch::Tensor shadow; // float weights while the parameter holds w_q
+  double delta = 0;     // quantization step Δ of this group
+};
+
+// One group per weight tensor (rank >= 2: Linear, Conv, LSTM W_ih / W_hh);
+// biases and batch-norm parameters (rank 1) stay float, as in the paper.
+std::vector<std::string> weight_group_names(torch::nn::Module& model);
+
+// Q applied to a whole tensor (CPU fast path; any device via torch ops).
+torch::Tensor quantize_tensor(const torch::Tensor& w, double delta, int bits);
+// QStep of a tensor's values (copied to CPU float).
+double qstep_tensor(const torch::Tensor& w, int bits);
+
+class QuantHook {
+ public:
+  QuantHook(torch::nn::Module& model, int bits);
+
+  int bits() const { return bits_; }
+  const std::vector<WeightGroup>& groups() const { return groups_; }
+  std::vector<double> steps() const;
+  void set_steps(const std::vector<double>& steps);
+  // Δ ← QStep(current float weights) for every group.
+  void refit_steps();
+
+  // Puts w_q into the parameters / the float weights back. Not re-entrant.
+  void swap_in();
+  void swap_out();
+  bool active() const { return active_; }
+
+ private:
+  int bits_;
+  bool active_ = false;
+  std::vector<WeightGroup> groups_;
+};
+
+// RAII: w_q in the parameters for the lifetime of the scope (no-op for a null hook).
+class QuantizedScope {
+ public:
+  explicit QuantizedScope(QuantHook* hook) : hook_(hook) {
+    if (hook_) hook_->swap_in();
+  }
+  ~QuantizedScope() {
+    if (hook_) hook_->swap_out();
+  }
+  QuantizedScope(const QuantizedScope&) = delete;
+  QuantizedScope& operator=(const QuantizedScope&) = delete;
+
+ private:
+  QuantHook* hook_;
+};
+
+}  // namespace qretrain::quant

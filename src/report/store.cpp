@@ -1,0 +1,279 @@
+#include "report/store.h"
+
+#include <sqlite3.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "util/error.h"
+
+namespace qretrain::report {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY,
+  cell_key TEXT NOT NULL UNIQUE,
+  experiment TEXT NOT NULL,
+  dataset TEXT NOT NULL,
+  network TEXT NOT NULL,
+  method TEXT NOT NULL,
+  bits INTEGER NOT NULL,
+  seed INTEGER NOT NULL,
+  step_policy TEXT NOT NULL,
+  status TEXT NOT NULL,
+  failure TEXT NOT NULL,
+  metric TEXT NOT NULL DEFAULT 'error_pct',
+  test_metric REAL,
+  dev_metric REAL,
+  epochs INTEGER NOT NULL,
+  steps INTEGER NOT NULL,
+  wall_s REAL NOT NULL,
+  samples_per_s REAL NOT NULL,
+  group_names TEXT NOT NULL,
+  config_yaml TEXT NOT NULL,
+  commit_id TEXT NOT NULL,
+  machine TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment);
+CREATE TABLE IF NOT EXISTS evals (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  lr REAL NOT NULL,
+  train_loss REAL,
+  dev_metric REAL NOT NULL,
+  elapsed_s REAL NOT NULL,
+  PRIMARY KEY (run_id, idx)
+);
+CREATE TABLE IF NOT EXISTS steps (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  eval_idx INTEGER NOT NULL,
+  grp INTEGER NOT NULL,
+  delta REAL NOT NULL,
+  PRIMARY KEY (run_id, eval_idx, grp)
+);
+)sql";
+
+// A prepared statement with positional binding helpers.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql, const std::string& where) : db_(db), where_(where) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
+      throw std::runtime_error(fmt::format("{}: {}", where, sqlite3_errmsg(db)));
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement& bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind(int i, double v) {
+    if (std::isnan(v)) sqlite3_bind_null(stmt_, i);
+    else sqlite3_bind_double(stmt_, i, v);
+    return *this;
+  }
+  Statement& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Statement& bind(int i, int v) { return bind(i, static_cast<std::int64_t>(v)); }
+  // Binds the arguments to parameters 1, 2, ... in order.
+  template <typename... Args>
+  Statement& bind_all(const Args&... args) {
+    int i = 0;
+    (bind(++i, args), ...);
+    return *this;
+  }
+  bool step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw std::runtime_error(fmt::format("{}: {}", where_, sqlite3_errmsg(db_)));
+  }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  std::string text(int col) const {
+    auto* p = sqlite3_column_text(stmt_, col);
+    return p ? reinterpret_cast<const char*>(p) : "";
+  }
+  double real(int col) const {
+    return sqlite3_column_type(stmt_, col) == SQLITE_NULL ? std::nan("") : sqlite3_column_double(stmt_, col);
+  }
+  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  std::string where_;
+};
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : "\n") + n;
+  return out;
+}
+
+std::vector<std::string> split_names(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size() && !s.empty()) {
+    std::size_t nl = s.find('\n', start);
+    out.push_back(s.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  return out;
+}
+
+constexpr const char* kRunColumns =
+    "id, cell_key, experiment, dataset, network, method, bits, seed, step_policy, status, failure, test_metric, "
+    "dev_metric, epochs, steps, wall_s, samples_per_s, group_names, config_yaml, commit_id, machine, started_at, "
+    "finished_at";
+
+RunRecord read_run(const Statement& s) {
+  RunRecord r;
+  int c = 1;
+  r.cell_key = s.text(c++);
+  r.experiment = s.text(c++);
+  r.dataset = s.text(c++);
+  r.network = s.text(c++);
+  r.method = s.text(c++);
+  r.bits = static_cast<int>(s.integer(c++));
+  r.seed = static_cast<int>(s.integer(c++));
+  r.step_policy = s.text(c++);
+  r.status = s.text(c++);
+  r.failure = s.text(c++);
+  r.test_metric = s.real(c++);
+  r.dev_metric = s.real(c++);
+  r.epochs = static_cast<int>(s.integer(c++));
+  r.steps = s.integer(c++);
+  r.wall_s = s.real(c++);
+  r.samples_per_s = s.real(c++);
+  r.group_names = split_names(s.text(c++));
+  r.config_yaml = s.text(c++);
+  r.commit = s.text(c++);
+  r.machine = s.text(c++);
+  r.started_at = s.text(c++);
+  r.finished_at = s.text(c++);
+  return r;
+}
+
+}  // namespace
+
+Store::Store(const std::string& path) : path_(path) {
+  std::filesystem::path p(path);
+  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+  if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
+    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    throw UserError(fmt::format("{}: cannot open results store ({})", path, msg));
+  }
+  sqlite3_busy_timeout(db_, 30000);
+  try {
+    exec("PRAGMA foreign_keys = ON;");
+    exec(kSchema);
+  } catch (const std::exception& e) {
+    sqlite3_close(db_);
+    throw UserError(fmt::format("{}: not a usable results store ({})", path, e.what()));
+  }
+}
+
+Store::~Store() { sqlite3_close(db_); }
+
+void Store::exec(const char* sql) const {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    throw std::runtime_error(fmt::format("{}: {}", path_, msg));
+  }
+}
+
+void Store::put(const RunRecord& r) {
+  exec("BEGIN IMMEDIATE;");
+  try {
+    Statement del(db_, "DELETE FROM runs WHERE cell_key = ?", path_);
+    del.bind(1, r.cell_key).step();
+
+    Statement ins(db_,
+                  "INSERT INTO runs (cell_key, experiment, dataset, network, method, bits, seed, step_policy, status, "
+                  "failure, test_metric, dev_metric, epochs, steps, wall_s, samples_per_s, group_names, config_yaml, "
+                  "commit_id, machine, started_at, finished_at) VALUES "
+                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  path_);
+    ins.bind_all(r.cell_key, r.experiment, r.dataset, r.network, r.method, r.bits, r.seed, r.step_policy, r.status,
+                 r.failure, r.test_metric, r.dev_metric, r.epochs, r.steps, r.wall_s, r.samples_per_s,
+                 join_names(r.group_names), r.config_yaml, r.commit, r.machine, r.started_at, r.finished_at);
+    ins.step();
+    const std::int64_t run_id = sqlite3_last_insert_rowid(db_);
+
+    Statement ev(db_,
+                 "INSERT INTO evals (run_id, idx, epoch, step, lr, train_loss, dev_metric, elapsed_s) "
+                 "VALUES (?,?,?,?,?,?,?,?)",
+                 path_);
+    Statement st(db_, "INSERT INTO steps (run_id, eval_idx, grp, delta) VALUES (?,?,?,?)", path_);
+    for (std::size_t i = 0; i < r.curve.size(); ++i) {
+      const auto& p = r.curve[i];
+      ev.bind_all(run_id, static_cast<int>(i), p.epoch, p.step, p.lr, p.train_loss, p.dev_metric, p.elapsed_s);
+      ev.step();
+      ev.reset();
+      for (std::size_t g = 0; g < p.deltas.size(); ++g) {
+        st.bind_all(run_id, static_cast<int>(i), static_cast<int>(g), p.deltas[g]);
+        st.step();
+        st.reset();
+      }
+    }
+    exec("COMMIT;");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK;", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+bool Store::has_ok(const std::string& cell_key) const {
+  Statement s(db_, "SELECT 1 FROM runs WHERE cell_key = ? AND status = 'ok'", path_);
+  s.bind(1, cell_key);
+  return s.step();
+}
+
+std::vector<RunRecord> Store::runs(const std::string& experiment) const {
+  Statement s(db_, fmt::format("SELECT {} FROM runs WHERE experiment = ? ORDER BY id", kRunColumns).c_str(), path_);
+  s.bind(1, experiment);
+  std::vector<RunRecord> out;
+  while (s.step()) out.push_back(read_run(s));
+  return out;
+}
+
+std::optional<RunRecord> Store::run_with_curve(const std::string& cell_key) const {
+  Statement s(db_, fmt::format("SELECT {} FROM runs WHERE cell_key = ?", kRunColumns).c_str(), path_);
+  s.bind(1, cell_key);
+  if (!s.step()) return std::nullopt;
+  RunRecord r = read_run(s);
+  const std::int64_t id = s.integer(0);
+  Statement ev(db_, "SELECT epoch, step, lr, train_loss, dev_metric, elapsed_s FROM evals WHERE run_id = ? ORDER BY idx",
+               path_);
+  ev.bind(1, id);
+  while (ev.step()) {
+    train::EvalPoint p;
+    p.epoch = static_cast<int>(ev.integer(0));
+    p.step = ev.integer(1);
+    p.lr = ev.real(2);
+    p.train_loss = ev.real(3);
+    p.dev_metric = ev.real(4);
+    p.elapsed_s = ev.real(5);
+    r.curve.push_back(p);
+  }
+  Statement st(db_, "SELECT eval_idx, delta FROM steps WHERE run_id = ? ORDER BY eval_idx, grp", path_);
+  st.bind(1, id);
+  while (st.step()) r.curve.at(static_cast<std::size_t>(st.integer(0))).deltas.push_back(st.real(1));
+  return r;
+}
+
+}  // namespace qretrain::report

@@ -1,0 +1,66 @@
+// The results store: an SQLite database. Each run is written in one
+// transaction (run row + evaluation curve + Δ per group per evaluation), so a
+// killed process never leaves a half-written record.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "train/trainer.h"
+
+struct sqlite3;
+
+namespace qretrain::report {
+
+struct RunRecord {
+  std::string cell_key;      // hash of everything that defines the cell
+  std::string experiment;    // config `name`
+  std::string dataset;       // dataset that produced it (shown in tables)
+  std::string network;       // table column label
+  std::string method;        // float | direct | conventional | adaptive | gradual | adaptive+gradual
+  int bits = 0;              // 0 for float
+  int seed = 0;
+  std::string step_policy;   // fixed | epoch | first_epochs:k | - (float)
+  std::string status = "ok"; // ok | failed
+  std::string failure;       // reason when failed
+  double test_metric = 0;    // error % on the test set
+  double dev_metric = 0;     // best dev error %
+  int epochs = 0;
+  std::int64_t steps = 0;
+  double wall_s = 0;
+  double samples_per_s = 0;
+  std::string config_yaml;
+  std::string commit;
+  std::string machine;
+  std::string started_at;
+  std::string finished_at;
+  std::vector<std::string> group_names;
+  std::vector<train::EvalPoint> curve;
+};
+
+class Store {
+ public:
+  explicit Store(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Inserts (or replaces a record with the same cell_key) atomically.
+  void put(const RunRecord& run);
+  bool has_ok(const std::string& cell_key) const;
+  // Runs of an experiment (without curves), in insertion order.
+  std::vector<RunRecord> runs(const std::string& experiment) const;
+  // One run with its curve.
+  std::optional<RunRecord> run_with_curve(const std::string& cell_key) const;
+  const std::string& path() const { return path_; }
+
+ private:
+  void exec(const char* sql) const;
+  std::string path_;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace qretrain::report

@@ -1,0 +1,133 @@
+#include "report/table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace qretrain::report {
+
+const std::vector<std::string>& method_order() {
+  static const std::vector<std::string> order = {"float",   "direct",  "conventional",
+                                                 "adaptive", "gradual", "adaptive+gradual"};
+  return order;
+}
+
+namespace {
+
+std::string method_title(const std::string& m) {
+  if (m == "float") return "Floating result";
+  if (m == "adaptive+gradual") return "Adaptive & Gradual";
+  std::string t = m;
+  t[0] = static_cast<char>(std::toupper(t[0]));
+  return t;
+}
+
+void add_unique(std::vector<std::string>& v, const std::string& s) {
+  if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+}
+
+std::string format_cell(const Cell& c, bool markdown) {
+  if (c.n == 0 && c.failed == 0) return "";
+  if (c.n == 0) return c.failed > 1 ? fmt::format("failed ({}x)", c.failed) : "failed";
+  std::string v = c.n > 1 ? fmt::format("{:.2f} ± {:.2f}", c.mean, c.stdev) : fmt::format("{:.2f}", c.mean);
+  if (c.failed) v += fmt::format(" ({} failed)", c.failed);
+  return markdown && c.best ? "**" + v + "**" : v;
+}
+
+}  // namespace
+
+Table build_table(const std::string& experiment, const std::vector<RunRecord>& runs) {
+  Table t;
+  t.experiment = experiment;
+  // (bits, method) -> column -> values
+  std::map<std::pair<int, int>, std::map<std::string, std::vector<const RunRecord*>>> groups;
+  for (const auto& r : runs) {
+    auto it = std::find(method_order().begin(), method_order().end(), r.method);
+    int method_rank = static_cast<int>(it - method_order().begin());
+    groups[{r.bits, method_rank}][r.network].push_back(&r);
+    add_unique(t.columns, r.network);
+    add_unique(t.datasets, r.dataset);
+    add_unique(t.commits, r.commit);
+    add_unique(t.machines, r.machine);
+  }
+  for (const auto& [key, by_column] : groups) {
+    TableRow row;
+    row.bits = key.first;
+    row.method = key.second < static_cast<int>(method_order().size()) ? method_order()[key.second] : "?";
+    for (const auto& col : t.columns) {
+      Cell c;
+      auto it = by_column.find(col);
+      if (it != by_column.end()) {
+        std::vector<double> values;
+        for (const auto* r : it->second) {
+          if (r->status == "ok" && std::isfinite(r->test_metric)) values.push_back(r->test_metric);
+          else ++c.failed;
+        }
+        c.n = static_cast<int>(values.size());
+        if (c.n) {
+          double sum = 0;
+          for (double v : values) sum += v;
+          c.mean = sum / c.n;
+          double ss = 0;
+          for (double v : values) ss += (v - c.mean) * (v - c.mean);
+          c.stdev = c.n > 1 ? std::sqrt(ss / (c.n - 1)) : 0.0;
+        }
+      }
+      row.cells.push_back(c);
+    }
+    t.rows.push_back(row);
+  }
+  // Mark the best method per (bit width, column); float competes with nothing.
+  for (std::size_t col = 0; col < t.columns.size(); ++col) {
+    std::map<int, double> best;
+    for (const auto& row : t.rows)
+      if (row.bits > 0 && row.cells[col].n)
+        best[row.bits] = best.count(row.bits) ? std::min(best[row.bits], row.cells[col].mean) : row.cells[col].mean;
+    for (auto& row : t.rows)
+      if (row.bits > 0 && row.cells[col].n) row.cells[col].best = row.cells[col].mean <= best[row.bits] + 1e-12;
+  }
+  return t;
+}
+
+std::string render_markdown(const Table& t) {
+  std::string out;
+  out += fmt::format("Test error (%) of experiment `{}` on {}. Best method per bit width in bold.\n\n", t.experiment,
+                     fmt::join(t.datasets, ", "));
+  out += fmt::format("| | | {} |\n", fmt::join(t.columns, " | "));
+  out += "|---|---|";
+  for (std::size_t i = 0; i < t.columns.size(); ++i) out += "---:|";
+  out += "\n";
+  int last_bits = -1;
+  for (const auto& row : t.rows) {
+    std::string section;
+    if (row.bits == 0) section = "Floating result";
+    else if (row.bits != last_bits) section = fmt::format("{}-bit ({} points)", row.bits, (1 << row.bits) - 1);
+    last_bits = row.bits;
+    std::vector<std::string> cells;
+    for (const auto& c : row.cells) cells.push_back(format_cell(c, true));
+    out += fmt::format("| {} | {} | {} |\n", section, row.bits == 0 ? "" : method_title(row.method),
+                       fmt::join(cells, " | "));
+  }
+  out += fmt::format("\nProduced by qretrain at commit {} on {}.\n", fmt::join(t.commits, ", "),
+                     fmt::join(t.machines, "; "));
+  return out;
+}
+
+std::string render_csv(const Table& t) {
+  std::string out = "bits,method,network,test_error_mean,test_error_std,seeds,failed,best\n";
+  for (const auto& row : t.rows)
+    for (std::size_t col = 0; col < t.columns.size(); ++col) {
+      const Cell& c = row.cells[col];
+      if (c.n == 0 && c.failed == 0) continue;
+      out += fmt::format("{},{},{},{},{},{},{},{}\n", row.bits, row.method, t.columns[col],
+                         c.n ? fmt::format("{:.4f}", c.mean) : "", c.n ? fmt::format("{:.4f}", c.stdev) : "", c.n,
+                         c.failed, c.best ? 1 : 0);
+    }
+  return out;
+}
+
+}  // namespace qretrain::report

@@ -1,0 +1,43 @@
+// Paper-shaped tables from stored runs: a "Floating result" row, then per bit
+// width one row per method, one column per network; the best method of each
+// (bit width, network) marked. Formats stored values only.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "report/store.h"
+
+namespace qretrain::report {
+
+struct Cell {
+  int n = 0;          // successful runs (seeds)
+  int failed = 0;     // failed runs
+  double mean = 0;
+  double stdev = 0;   // sample standard deviation over seeds (0 for one seed)
+  bool best = false;  // lowest mean among the methods of its bit width
+};
+
+struct TableRow {
+  int bits = 0;            // 0 = float
+  std::string method;      // "float" for the first row
+  std::vector<Cell> cells; // one per column
+};
+
+struct Table {
+  std::string experiment;
+  std::vector<std::string> datasets;
+  std::vector<std::string> columns;  // network labels
+  std::vector<TableRow> rows;
+  std::vector<std::string> commits, machines;
+};
+
+// Canonical method order in tables (also the registry's order).
+const std::vector<std::string>& method_order();
+
+Table build_table(const std::string& experiment, const std::vector<RunRecord>& runs);
+std::string render_markdown(const Table& t);
+// Tidy CSV: one line per (bits, method, network) with mean, std, seeds, best.
+std::string render_csv(const Table& t);
+
+}  // namespace qretrain::report

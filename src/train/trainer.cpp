@@ -1,0 +1,207 @@
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "train/progress.h"
+#include "util/error.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+
+namespace qretrain::train {
+
+std::atomic<bool> g_stop_requested{false};
+
+std::string StepPolicy::describe() const {
+  switch (when) {
+    case When::Fixed: return "fixed";
+    case When::EpochEnd: return "epoch";
+    case When::EveryUpdateFirstEpochs: return fmt::format("first_epochs:{}", first_epochs);
+  }
+  return "?";
+}
+
+Trainer::Trainer(models::Network model, const data::Dataset& data, torch::Device device, quant::QuantHook* hook)
+    : model_(std::move(model)), data_(data), device_(device), hook_(hook) {}
+
+double Trainer::evaluate(const data::Split& split) {
+  torch::NoGradGuard no_grad;
+  model_->eval();
+  quant::QuantizedScope scope(hook_);
+  constexpr std::int64_t kBatch = 1000;
+  std::int64_t wrong = 0;
+  for (std::int64_t i = 0; i < split.size(); i += kBatch) {
+    std::int64_t end = std::min(split.size(), i + kBatch);
+    auto logits = model_->forward(split.x.slice(0, i, end).to(device_));
+    wrong += logits.argmax(1).ne(split.y.slice(0, i, end).to(device_)).sum().item<std::int64_t>();
+  }
+  return split.size() ? 100.0 * static_cast<double>(wrong) / static_cast<double>(split.size()) : 0.0;
+}
+
+Trainer::Snapshot Trainer::snapshot() const {
+  Snapshot s;
+  for (const auto& p : model_->parameters()) s.tensors.push_back(p.detach().clone());
+  for (const auto& b : model_->buffers()) s.tensors.push_back(b.detach().clone());
+  if (hook_) s.deltas = hook_->steps();
+  return s;
+}
+
+void Trainer::restore(const Snapshot& s) {
+  torch::NoGradGuard no_grad;
+  std::size_t i = 0;
+  for (auto& p : model_->parameters()) p.copy_(s.tensors[i++]);
+  for (auto& b : model_->buffers()) b.copy_(s.tensors[i++]);
+  if (hook_) hook_->set_steps(s.deltas);
+}
+
+FitResult Trainer::fit(const FitOptions& opt) {
+  auto log = log::get("train");
+  torch::manual_seed(opt.seed);
+  auto generator = at::detail::createCPUGenerator(static_cast<std::uint64_t>(opt.seed) * 7919 + 17);
+
+  // -- make_optimizer
+  torch::optim::SGD optimizer(model_->parameters(), torch::optim::SGDOptions(opt.recipe.lr)
+                                                        .momentum(opt.train.momentum)
+                                                        .nesterov(opt.train.optimizer == "sgd_nesterov")
+                                                        .weight_decay(opt.train.weight_decay));
+  auto set_lr = [&](double lr) {
+    for (auto& group : optimizer.param_groups())
+      static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+  };
+
+  const data::Split& train = data_.train;
+  const std::int64_t n = train.size();
+  const std::int64_t batch = opt.train.batch_size;
+  const std::int64_t steps_per_epoch = (n + batch - 1) / batch;
+  const auto start = std::chrono::steady_clock::now();
+  auto seconds_since_start = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+
+  FitResult result;
+  Snapshot best;
+  double lr = opt.recipe.lr;
+  int bad_evals = 0;
+  double loss_sum = 0;
+  std::int64_t loss_count = 0, samples = 0;
+  double train_seconds = 0;
+  Progress progress(opt.progress, opt.tag);
+
+  // -- end_of_evaluation: dev metric, best snapshot, plateau schedule.
+  // Returns true when training should stop.
+  auto evaluate_and_schedule = [&](int epoch) {
+    EvalPoint p;
+    p.epoch = epoch;
+    p.step = result.steps;
+    p.lr = lr;
+    p.train_loss = loss_count ? loss_sum / static_cast<double>(loss_count) : std::nan("");
+    p.dev_metric = evaluate(data_.dev);
+    p.elapsed_s = seconds_since_start();
+    if (hook_) p.deltas = hook_->steps();
+    loss_sum = 0;
+    loss_count = 0;
+    result.curve.push_back(p);
+    const bool improved = result.best_index < 0 || p.dev_metric < result.best_dev;
+    if (improved) {
+      result.best_dev = p.dev_metric;
+      result.best_index = static_cast<int>(result.curve.size()) - 1;
+      best = snapshot();
+      bad_evals = 0;
+    } else if (++bad_evals >= opt.train.patience) {
+      lr *= opt.train.lr_decay;
+      bad_evals = 0;
+      set_lr(lr);
+    }
+    progress.evaluation(p, result.best_dev);
+    log->info("{} epoch {} step {} loss {:.4f} dev {:.2f}%{} lr {:.3g}", opt.tag, epoch, p.step, p.train_loss,
+              p.dev_metric, improved ? " (best)" : "", p.lr);
+    if (lr < opt.recipe.lr_min * (1 - 1e-9)) {
+      result.stop_reason = fmt::format("learning rate {:.3g} fell below {:.3g}", lr, opt.recipe.lr_min);
+      return true;
+    }
+    return false;
+  };
+
+  // Retraining starts from a network that already has a dev score: record it,
+  // so the curve starts at the initial Δ and the best can be the start.
+  evaluate_and_schedule(0);
+  bool stop = false;
+  for (int epoch = 0; epoch < opt.recipe.max_epochs && !stop; ++epoch) {
+    model_->train();
+    auto order = torch::randperm(n, generator, torch::kInt64);
+    auto epoch_start = std::chrono::steady_clock::now();
+    for (std::int64_t s = 0; s < steps_per_epoch && !stop; ++s) {
+      if (g_stop_requested) throw Interrupted(fmt::format("{}: interrupted at epoch {}", opt.tag, epoch));
+      auto idx = order.slice(0, s * batch, std::min(n, (s + 1) * batch));
+      auto x = train.x.index_select(0, idx).to(device_);
+      auto y = train.y.index_select(0, idx).to(device_);
+      // -- train_step: forward/backward see w_q; the update lands on the float weights.
+      double loss_value;
+      {
+        quant::QuantizedScope scope(hook_);
+        optimizer.zero_grad();
+        auto loss = torch::nn::functional::cross_entropy(model_->forward(x), y);
+        loss.backward();
+        loss_value = loss.item<double>();
+      }
+      if (!std::isfinite(loss_value))
+        throw Diverged(fmt::format("training loss became {} at epoch {} step {}", loss_value, epoch, result.steps));
+      optimizer.step();
+      if (hook_ && opt.policy.refit_after_update(epoch)) hook_->refit_steps();
+      ++result.steps;
+      loss_sum += loss_value * static_cast<double>(idx.size(0));
+      loss_count += idx.size(0);
+      samples += idx.size(0);
+      progress.step(epoch, opt.recipe.max_epochs, s + 1, steps_per_epoch, loss_sum / loss_count, lr,
+                    samples / std::max(1e-9, train_seconds + std::chrono::duration<double>(
+                                                                  std::chrono::steady_clock::now() - epoch_start)
+                                                                  .count()));
+      if (opt.train.eval_every > 0 && result.steps % opt.train.eval_every == 0) stop = evaluate_and_schedule(epoch);
+    }
+    train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    result.epochs = epoch + 1;
+    // Δ re-estimated at an epoch end is followed by the evaluation that decides
+    // the kept checkpoint, so the stored Δ is the one that was scored.
+    if (hook_ && opt.policy.refit_at_epoch_end()) hook_->refit_steps();
+    if (opt.train.eval_every == 0 && !stop) stop = evaluate_and_schedule(epoch + 1);
+  }
+  if (!stop) result.stop_reason = fmt::format("epoch budget of {} spent", opt.recipe.max_epochs);
+  progress.finish();
+  restore(best);
+  result.wall_s = seconds_since_start();
+  result.samples_per_s = train_seconds > 0 ? static_cast<double>(samples) / train_seconds : 0;
+  log->info("{} done: best dev {:.2f}% at evaluation {} ({}), {:.0f} samples/s, {:.1f} s", opt.tag, result.best_dev,
+            result.best_index, result.stop_reason, result.samples_per_s, result.wall_s);
+  return result;
+}
+
+void save_checkpoint(const std::string& path, torch::nn::Module& model, const std::vector<double>& deltas) {
+  atomic_write(path, [&](const std::filesystem::path& tmp) {
+    torch::serialize::OutputArchive archive;
+    model.save(archive);
+    archive.write("qretrain.deltas", torch::tensor(deltas, torch::kFloat64));
+    archive.save_to(tmp.string());
+  });
+}
+
+std::vector<double> load_checkpoint(const std::string& path, torch::nn::Module& model) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+    model.load(archive);
+  } catch (const c10::Error& e) {
+    throw UserError(fmt::format("{}: unreadable or incompatible checkpoint ({})", path,
+                                std::string(e.what_without_backtrace()).substr(0, 200)));
+  }
+  torch::Tensor d;
+  archive.read("qretrain.deltas", d);
+  std::vector<double> deltas(d.data_ptr<double>(), d.data_ptr<double>() + d.numel());
+  return deltas;
+}
+
+}  // namespace qretrain::train

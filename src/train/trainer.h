@@ -1,0 +1,100 @@
+// One Trainer for float training and quantized retraining, with named steps:
+// make_optimizer, train_step, evaluate, end_of_evaluation (LR plateau
+// schedule + best-dev snapshot). The quantized-weight hook, when given,
+// supplies w_q to every forward/backward and every evaluation.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "config/config.h"
+#include "data/dataset.h"
+#include "models/network.h"
+#include "quant/hook.h"
+
+namespace qretrain::train {
+
+// When Δ is re-estimated (QStep of the float weights) during retraining.
+struct StepPolicy {
+  enum class When { Fixed, EpochEnd, EveryUpdateFirstEpochs };
+  When when = When::Fixed;
+  int first_epochs = 0;
+  bool refit_after_update(int epoch) const { return when == When::EveryUpdateFirstEpochs && epoch < first_epochs; }
+  bool refit_at_epoch_end() const { return when == When::EpochEnd; }
+  std::string describe() const;
+};
+
+struct EvalPoint {
+  int epoch = 0;              // epochs completed when evaluated
+  std::int64_t step = 0;      // updates completed
+  double lr = 0;
+  double train_loss = 0;      // mean loss since the previous evaluation
+  double dev_metric = 0;      // error % on the dev set (with w_q when quantized)
+  double elapsed_s = 0;
+  std::vector<double> deltas; // Δ of every weight group (empty for float)
+};
+
+struct FitOptions {
+  config::TrainConfig train;
+  config::Recipe recipe;
+  int seed = 1;
+  StepPolicy policy;
+  std::string tag;            // shown in progress and logs, e.g. "L adaptive 2-bit"
+  bool progress = false;      // live progress line on stderr
+};
+
+struct FitResult {
+  std::vector<EvalPoint> curve;
+  int best_index = -1;
+  double best_dev = 0;
+  int epochs = 0;
+  std::int64_t steps = 0;
+  double wall_s = 0;
+  double samples_per_s = 0;   // training throughput (updates only)
+  std::string stop_reason;
+};
+
+// Raised when the training loss becomes NaN or infinite.
+class Diverged : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Set by SIGINT/SIGTERM handlers; the trainer stops at the next update.
+extern std::atomic<bool> g_stop_requested;
+
+class Trainer {
+ public:
+  Trainer(models::Network model, const data::Dataset& data, torch::Device device, quant::QuantHook* hook = nullptr);
+
+  // Trains until the learning rate falls below recipe.lr_min or the epoch
+  // budget is spent; leaves the model (and Δ) at the best-dev evaluation.
+  FitResult fit(const FitOptions& options);
+
+  // Classification error (%) on a split, with w_q when quantized.
+  double evaluate(const data::Split& split);
+
+ private:
+  struct Snapshot {
+    std::vector<torch::Tensor> tensors;  // parameters then buffers, float weights
+    std::vector<double> deltas;
+  };
+  Snapshot snapshot() const;
+  void restore(const Snapshot& s);
+
+  models::Network model_;
+  const data::Dataset& data_;
+  torch::Device device_;
+  quant::QuantHook* hook_;
+};
+
+// The float baseline and retrained networks are stored as LibTorch archives
+// holding parameters, buffers and the Δ of every weight group.
+void save_checkpoint(const std::string& path, torch::nn::Module& model, const std::vector<double>& deltas);
+std::vector<double> load_checkpoint(const std::string& path, torch::nn::Module& model);
+
+}  // namespace qretrain::train

@@ -1,0 +1,175 @@
+// The qretrain program end to end: a tiny run into the store, and every kind
+// of bad input giving a one-line error with exit code 2 and writing nothing.
+#include <gmock/gmock.h>
+
+#include "report/store.h"
+#include "test_util.h"
+
+namespace qretrain {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using qretrain::testing::run_qretrain;
+using qretrain::testing::TempDir;
+
+int line_count(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+const char* kTinyConfig = R"(name: tiny
+dataset:
+  train_limit: 1500
+  dev_size: 300
+  test_limit: 500
+network:
+  kind: lenet5
+train:
+  lr: 0.02
+  max_epochs: 2
+retrain:
+  max_epochs: 1
+quant:
+  bits: [2]
+  methods: [direct, conventional, adaptive]
+output:
+  dir: out
+)";
+
+TEST(Cli, TinyRunWritesCompleteRecordsAndATable) {
+  if (!qretrain::testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  TempDir dir;
+  dir.write("tiny.yaml", kTinyConfig);
+  auto r = run_qretrain("run --config tiny.yaml --set runtime.progress=off", dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("| Floating result |  |"));
+  EXPECT_THAT(r.out, HasSubstr("| 2-bit (3 points) | Direct |"));
+  EXPECT_THAT(r.out, HasSubstr("|  | Adaptive |"));
+
+  report::Store store(dir.file("out/results.sqlite"));
+  auto runs = store.runs("tiny");
+  ASSERT_EQ(runs.size(), 4u);  // float + 3 methods
+  for (const auto& run : runs) {
+    SCOPED_TRACE(run.method);
+    auto full = store.run_with_curve(run.cell_key);
+    EXPECT_EQ(full->status, "ok");
+    EXPECT_THAT(full->config_yaml, HasSubstr("name: tiny"));
+    EXPECT_FALSE(full->commit.empty());
+    EXPECT_FALSE(full->machine.empty());
+    EXPECT_GT(full->wall_s, 0);
+    EXPECT_GE(full->test_metric, 0);
+    EXPECT_LE(full->test_metric, 100);
+    if (run.method == "float" || run.method == "conventional" || run.method == "adaptive") {
+      EXPECT_GE(full->curve.size(), 2u);  // initial + per epoch
+    }
+    if (run.method != "float") {
+      EXPECT_EQ(full->group_names.size(), 5u);  // LeNet-5: 2 conv + 3 fc weight tensors
+      for (const auto& p : full->curve) EXPECT_EQ(p.deltas.size(), 5u);
+    }
+  }
+  // The float baseline is cached and reused: a second run trains nothing.
+  auto again = run_qretrain("run --config tiny.yaml --set runtime.progress=off", dir.path());
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.err, Not(HasSubstr("training the float baseline")));
+  EXPECT_EQ(store.runs("tiny").size(), 4u);
+  // The table command prints the stored table in both formats.
+  auto md = run_qretrain("table --config tiny.yaml", dir.path());
+  EXPECT_EQ(md.exit_code, 0);
+  EXPECT_EQ(md.out, r.out.substr(r.out.find("Test error")));
+  auto csv = run_qretrain("table --config tiny.yaml --format csv", dir.path());
+  EXPECT_THAT(csv.out, StartsWith("bits,method,network,test_error_mean"));
+  EXPECT_EQ(line_count(csv.out), 5);
+}
+
+// Each bad config: exit 2, one line naming the key, nothing under output.dir.
+TEST(Cli, ConfigErrorsAreOneLineAndWriteNothing) {
+  TempDir dir;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"train:\n  lrr: 0.1\n", "train.lrr: unknown key"},
+      {"train:\n  lr: abc\n", "train.lr: expected a number, got 'abc'"},
+      {"quant:\n  bits: [2, 3, 9]\n", "quant.bits[2]: 9 is outside 2..8"},
+      {"train:\n  lr: 0\n", "train.lr: 0 must be > 0"},
+      {"dataset:\n  path: /missing/fmnist\n", "dataset.path: /missing/fmnist does not exist"},
+  };
+  for (const auto& [yaml, message] : cases) {
+    SCOPED_TRACE(message);
+    dir.write("bad.yaml", yaml + "output:\n  dir: out\n");
+    auto r = run_qretrain("--config bad.yaml", dir.path());
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_THAT(r.err, StartsWith("qretrain: error: "));
+    EXPECT_THAT(r.err, HasSubstr(message));
+    EXPECT_EQ(line_count(r.err), 1) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "out"));
+  }
+  dir.write("bad.yaml", "output:\n  dir: out\n");
+  auto r = run_qretrain("run --config bad.yaml --set quant.bits=[2,12]", dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("quant.bits[1]: 12 is outside 2..8"));
+  r = run_qretrain("run --config nowhere.yaml", dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--config: nowhere.yaml is not a readable file"));
+}
+
+TEST(Cli, TruncatedDatasetFileIsNamedAndNothingIsWritten) {
+  if (!qretrain::testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() / "fm");
+  for (const char* f : {"train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"})
+    std::filesystem::copy_file(std::string(qretrain::testing::fashion_mnist_dir()) + "/" + f, dir.path() / "fm" / f);
+  // The training images cut to 100 kB.
+  std::ifstream in(std::string(qretrain::testing::fashion_mnist_dir()) + "/train-images-idx3-ubyte.gz",
+                   std::ios::binary);
+  std::string head(100000, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  dir.write("fm/train-images-idx3-ubyte.gz", head);
+  dir.write("c.yaml", "dataset:\n  path: fm\noutput:\n  dir: out\n");
+  auto r = run_qretrain("--config c.yaml", dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("fm/train-images-idx3-ubyte.gz: "));
+  EXPECT_EQ(line_count(r.err), 1) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "out"));
+}
+
+TEST(Cli, QStepPrintsTheOptimumAndRejectsBadInput) {
+  TempDir dir;
+  // Hand-worked: {0.2, 1.0} at 2 bits. Levels (0, 1) give Δ = 1 and error
+  // 0.04; levels (1, 1) need Δ <= 0.4 and give at best 0.4.
+  dir.write("w.txt", "0.2\n  1.0\n");
+  auto r = run_qretrain("qstep --bits 2 w.txt", dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("delta:  1\n"));
+  EXPECT_THAT(r.out, HasSubstr("sse:    0.04"));
+  r = run_qretrain("qstep --bits 2 -", dir.path(), "-0.2 1.0");
+  EXPECT_THAT(r.out, HasSubstr("delta:  1\n"));
+
+  dir.write("empty.txt", " \n\n");
+  dir.write("words.txt", "0.5 1.5\n0.25 abc\n");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"qstep --bits 3 empty.txt", "empty.txt: no numbers to quantize"},
+      {"qstep --bits 3 words.txt", "words.txt:2: 'abc' is not a finite number"},
+      {"qstep --bits 3 nan.txt", "nan.txt: cannot open"},
+      {"qstep --bits 9 w.txt", "--bits: 9 is outside 2..8"},
+  };
+  dir.write("inf.txt", "1 inf\n");
+  for (const auto& [args, message] : cases) {
+    SCOPED_TRACE(args);
+    auto e = run_qretrain(args, dir.path());
+    EXPECT_EQ(e.exit_code, 2);
+    EXPECT_THAT(e.err, HasSubstr(message));
+    EXPECT_EQ(line_count(e.err), 1) << e.err;
+  }
+  auto e = run_qretrain("qstep --bits 3 inf.txt", dir.path());
+  EXPECT_EQ(e.exit_code, 2);
+  EXPECT_THAT(e.err, HasSubstr("inf.txt:1: 'inf' is not a finite number"));
+}
+
+TEST(Cli, ConfigDumpPrintsEveryResolvedKey) {
+  TempDir dir;
+  dir.write("c.yaml", "name: dumped\n");
+  auto r = run_qretrain("config --dump --config c.yaml --set retrain.lr=0.001", dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("name: dumped"));
+  EXPECT_THAT(r.out, HasSubstr("  lr: 0.001  # initial learning rate of quantized retraining"));
+  EXPECT_THAT(r.out, HasSubstr("update: epoch"));
+}
+
+}  // namespace
+}  // namespace qretrain

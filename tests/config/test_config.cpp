@@ -1,0 +1,86 @@
+#include "config/config.h"
+
+#include <gmock/gmock.h>
+
+#include "test_util.h"
+#include "util/error.h"
+
+namespace qretrain::config {
+namespace {
+
+using ::testing::HasSubstr;
+using qretrain::testing::TempDir;
+
+// Loads YAML text and returns the UserError message ("" if it loaded).
+std::string error_of(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
+  TempDir dir;
+  try {
+    load(dir.write("c.yaml", yaml), overrides);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, DefaultsResolveEveryKey) {
+  TempDir dir;
+  ExperimentConfig c = load(dir.write("c.yaml", "name: x\n"));
+  EXPECT_EQ(c.name, "x");
+  EXPECT_EQ(c.quant.bits, (std::vector<int>{2, 3, 4}));
+  EXPECT_DOUBLE_EQ(c.train.retrain_recipe.lr, 5e-4);
+  EXPECT_EQ(c.train.patience, 4);
+  EXPECT_TRUE(c.resolved["quant"]["adaptive"]["update"].IsDefined());
+}
+
+TEST(Config, FileValuesAndOverridesWin) {
+  TempDir dir;
+  auto path = dir.write("c.yaml", "train:\n  lr: 0.1\n  batch_size: 32\nquant:\n  bits: [2, 6]\n");
+  ExperimentConfig c = load(path, {"train.lr=1e-3", "quant.adaptive.update=first_epochs"});
+  EXPECT_DOUBLE_EQ(c.train.float_recipe.lr, 1e-3);  // --set beats the file
+  EXPECT_EQ(c.train.batch_size, 32);                // the file beats the default
+  EXPECT_EQ(c.quant.bits, (std::vector<int>{2, 6}));
+  EXPECT_EQ(c.quant.adaptive_update, "first_epochs");
+}
+
+TEST(Config, ErrorsNameTheKeyPath) {
+  EXPECT_THAT(error_of("train:\n  lrr: 1\n"), HasSubstr("train.lrr: unknown key (did you mean 'train.lr'?)"));
+  EXPECT_THAT(error_of("bogus: 1\n"), HasSubstr("bogus: unknown key"));
+  EXPECT_THAT(error_of("train:\n  lr: fast\n"), HasSubstr("train.lr: expected a number, got 'fast'"));
+  EXPECT_THAT(error_of("train:\n  batch_size: 6.5\n"), HasSubstr("train.batch_size: expected an integer"));
+  EXPECT_THAT(error_of("quant:\n  bits: [2, 3, 9]\n"), HasSubstr("quant.bits[2]: 9 is outside 2..8"));
+  EXPECT_THAT(error_of("quant:\n  bits: [1]\n"), HasSubstr("quant.bits[0]: 1 is outside 2..8"));
+  EXPECT_THAT(error_of("quant:\n  bits: 3\n"), HasSubstr("quant.bits: expected a list of integers"));
+  EXPECT_THAT(error_of("quant:\n  bits: [3, 3]\n"), HasSubstr("quant.bits[1]: 3 is listed twice"));
+  EXPECT_THAT(error_of("train:\n  lr: 0\n"), HasSubstr("train.lr: 0 must be > 0"));
+  EXPECT_THAT(error_of("retrain:\n  lr: -1e-3\n"), HasSubstr("retrain.lr: -1e-3 must be > 0"));
+  EXPECT_THAT(error_of("dataset:\n  path: /no/such/dir\n"), HasSubstr("dataset.path: /no/such/dir does not exist"));
+  EXPECT_THAT(error_of("quant:\n  methods: [direct, magic]\n"),
+              HasSubstr("quant.methods[1]: 'magic' is not one of: direct, conventional"));
+  EXPECT_THAT(error_of("network:\n  kind: resnet\n"), HasSubstr("network.kind: 'resnet' is not one of"));
+  EXPECT_THAT(error_of("train: 5\n"), HasSubstr("train: expected a section"));
+  EXPECT_THAT(error_of("train:\n  lr: [1\n"), HasSubstr("YAML syntax error"));
+  EXPECT_THAT(error_of("", {"train.nope=1"}), HasSubstr("--set train.nope: unknown key"));
+  EXPECT_THAT(error_of("", {"train.lr"}), HasSubstr("expected KEY=VALUE"));
+  EXPECT_THAT(error_of("", {"quant.bits=[2,12]"}), HasSubstr("quant.bits[1]: 12 is outside 2..8"));
+  EXPECT_THAT(error_of("quant:\n  methods: [gradual]\n  bits: [2, 7]\n  gradual:\n    start_bits: 6\n"),
+              HasSubstr("quant.gradual.start_bits"));
+}
+
+TEST(Config, DumpLoadsBackToTheSameConfig) {
+  TempDir dir;
+  ExperimentConfig c = load(dir.write("a.yaml", "name: round\nquant:\n  bits: [2, 5]\n"), {"train.lr=0.05"});
+  ExperimentConfig back = load(dir.write("b.yaml", dump(c, true)));
+  EXPECT_EQ(dump(back, false), dump(c, false));
+  EXPECT_EQ(canonical(back.resolved, {"train", "quant"}), canonical(c.resolved, {"train", "quant"}));
+}
+
+TEST(Config, CanonicalTextSeesEveryChange) {
+  TempDir dir;
+  auto a = load(dir.write("a.yaml", "name: a\n"));
+  auto b = load(dir.write("b.yaml", "name: a\ntrain:\n  momentum: 0.8\n"));
+  EXPECT_NE(canonical(a.resolved, {"train"}), canonical(b.resolved, {"train"}));
+  EXPECT_EQ(canonical(a.resolved, {"network"}), canonical(b.resolved, {"network"}));
+}
+
+}  // namespace
+}  // namespace qretrain::config

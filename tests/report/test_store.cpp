@@ -1,0 +1,158 @@
+// The SQLite results store: round trips, replacement, and atomicity under SIGKILL.
+#include "report/store.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include <gtest/gtest.h>
+
+#include "report/table.h"
+#include "test_util.h"
+
+namespace qretrain::report {
+namespace {
+
+using qretrain::testing::TempDir;
+
+RunRecord sample_run(const std::string& key, const std::string& method, int bits, double test, int points = 3) {
+  RunRecord r;
+  r.cell_key = key;
+  r.experiment = "exp";
+  r.dataset = "Fashion-MNIST";
+  r.network = "L";
+  r.method = method;
+  r.bits = bits;
+  r.seed = 1;
+  r.step_policy = "epoch";
+  r.test_metric = test;
+  r.dev_metric = test + 1;
+  r.steps = points;  // the tests below check evals/steps rows against this
+  r.config_yaml = "name: exp\n";
+  r.commit = "abc";
+  r.machine = "m";
+  r.started_at = "t0";
+  r.finished_at = "t1";
+  r.group_names = {"conv1.weight", "fc1.weight"};
+  for (int i = 0; i < points; ++i) {
+    train::EvalPoint p;
+    p.epoch = i;
+    p.step = 10 * i;
+    p.lr = 1e-3;
+    p.train_loss = 0.5;
+    p.dev_metric = 20 - i;
+    p.deltas = {0.1 + i, 0.2 + i};
+    r.curve.push_back(p);
+  }
+  return r;
+}
+
+TEST(Store, RoundTripWithCurveAndSteps) {
+  TempDir dir;
+  Store store(dir.file("r.sqlite"));
+  store.put(sample_run("k1", "adaptive", 2, 12.5));
+  auto back = store.run_with_curve("k1");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->method, "adaptive");
+  EXPECT_DOUBLE_EQ(back->test_metric, 12.5);
+  EXPECT_EQ(back->group_names, (std::vector<std::string>{"conv1.weight", "fc1.weight"}));
+  ASSERT_EQ(back->curve.size(), 3u);
+  EXPECT_EQ(back->curve[2].deltas, (std::vector<double>{2.1, 2.2}));
+  EXPECT_EQ(back->curve[1].step, 10);
+  EXPECT_TRUE(store.has_ok("k1"));
+  EXPECT_FALSE(store.has_ok("k2"));
+}
+
+TEST(Store, SameCellReplacesInsteadOfDuplicating) {
+  TempDir dir;
+  Store store(dir.file("r.sqlite"));
+  store.put(sample_run("k1", "direct", 2, 50));
+  store.put(sample_run("k1", "direct", 2, 40, 2));
+  auto runs = store.runs("exp");
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_DOUBLE_EQ(runs[0].test_metric, 40);
+  EXPECT_EQ(store.run_with_curve("k1")->curve.size(), 2u);
+}
+
+TEST(Store, NotAStoreIsAClearError) {
+  TempDir dir;
+  dir.write("junk.sqlite", std::string(4096, 'x'));
+  try {
+    Store s(dir.file("junk.sqlite"));
+    FAIL() << "opened a junk file";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("junk.sqlite"), std::string::npos) << e.what();
+  }
+}
+
+// A writer killed at random moments never leaves a run without its full
+// curve: every stored run has exactly `steps` evaluation rows.
+TEST(Store, SigkillNeverLeavesAHalfWrittenRun) {
+  TempDir dir;
+  const std::string path = dir.file("r.sqlite");
+  { Store init(path); }
+  for (int round = 0; round < 5; ++round) {
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      Store store(path);
+      for (int i = 0;; ++i) store.put(sample_run(std::to_string(round) + "-" + std::to_string(i), "direct", 2, i, 200));
+    }
+    usleep(50000 + 37000 * round);
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+  }
+  Store store(path);
+  auto runs = store.runs("exp");
+  EXPECT_GT(runs.size(), 5u);
+  for (const auto& r : runs) {
+    auto full = store.run_with_curve(r.cell_key);
+    ASSERT_EQ(static_cast<std::int64_t>(full->curve.size()), r.steps) << r.cell_key;
+    for (const auto& p : full->curve) ASSERT_EQ(p.deltas.size(), 2u);
+  }
+}
+
+TEST(Table, PaperShapeMeanStdBestAndFailures) {
+  std::vector<RunRecord> runs;
+  auto add = [&](const std::string& net, const std::string& method, int bits, double v, int seed,
+                 const std::string& status = "ok") {
+    RunRecord r = sample_run(net + method + std::to_string(bits) + std::to_string(seed), method, bits, v);
+    r.network = net;
+    r.seed = seed;
+    r.status = status;
+    runs.push_back(r);
+  };
+  add("L", "float", 0, 9.0, 1);
+  add("L", "direct", 2, 40.0, 1);
+  add("L", "conventional", 2, 12.0, 1);
+  add("L", "conventional", 2, 14.0, 2);
+  add("L", "adaptive", 2, 11.0, 1);
+  add("C", "float", 0, 8.0, 1);
+  add("C", "direct", 2, 30.0, 1);
+  add("C", "adaptive", 2, 0.0, 1, "failed");
+  Table t = build_table("exp", runs);
+  EXPECT_EQ(t.columns, (std::vector<std::string>{"L", "C"}));
+  ASSERT_EQ(t.rows.size(), 4u);  // float, direct, conventional, adaptive
+  EXPECT_EQ(t.rows[0].method, "float");
+  EXPECT_EQ(t.rows[2].method, "conventional");
+  EXPECT_DOUBLE_EQ(t.rows[2].cells[0].mean, 13.0);
+  EXPECT_NEAR(t.rows[2].cells[0].stdev, std::sqrt(2.0), 1e-12);
+  EXPECT_TRUE(t.rows[3].cells[0].best);   // adaptive 11 < conventional 13 < direct 40
+  EXPECT_FALSE(t.rows[2].cells[0].best);
+  EXPECT_TRUE(t.rows[1].cells[1].best);   // C: the failed adaptive run cannot win
+  EXPECT_EQ(t.rows[3].cells[1].failed, 1);
+  const std::string md = render_markdown(t);
+  EXPECT_NE(md.find("| Floating result |  | 9.00 | 8.00 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 2-bit (3 points) | Direct | 40.00 | **30.00** |"), std::string::npos) << md;
+  EXPECT_NE(md.find("|  | Conventional | 13.00 ± 1.41 |  |"), std::string::npos) << md;
+  EXPECT_NE(md.find("|  | Adaptive | **11.00** | failed |"), std::string::npos) << md;
+  const std::string csv = render_csv(t);
+  EXPECT_NE(csv.find("2,adaptive,L,11.0000,0.0000,1,0,1\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("2,adaptive,C,,,0,1,0\n"), std::string::npos) << csv;
+}
+
+}  // namespace
+}  // namespace qretrain::report

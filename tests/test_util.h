@@ -1,0 +1,66 @@
+// Shared helpers for the test suite: temporary folders and running the
+// qretrain binary.
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace qretrain::testing {
+
+// A fresh folder under the system temp dir, removed at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "qretrain-test-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(path_ / name, std::ios::binary) << text;
+    return file(name);
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs the qretrain binary with `args` (a shell fragment) in `cwd`.
+inline CommandResult run_qretrain(const std::string& args, const std::filesystem::path& cwd,
+                                  const std::string& stdin_text = "") {
+  auto out = cwd / ".stdout", err = cwd / ".stderr", in = cwd / ".stdin";
+  std::ofstream(in) << stdin_text;
+  std::string cmd = "cd '" + cwd.string() + "' && '" QRETRAIN_BINARY "' " + args + " <'" + in.string() + "' >'" +
+                    out.string() + "' 2>'" + err.string() + "'";
+  int status = std::system(cmd.c_str());
+  auto slurp = [](const std::filesystem::path& p) {
+    std::ifstream f(p);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  };
+  CommandResult r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  std::filesystem::remove(out);
+  std::filesystem::remove(err);
+  std::filesystem::remove(in);
+  return r;
+}
+
+inline const char* fashion_mnist_dir() { return "/usr/share/datasets/fashion-mnist"; }
+inline bool have_fashion_mnist() {
+  return std::filesystem::exists(std::string(fashion_mnist_dir()) + "/train-images-idx3-ubyte.gz");
+}
+
+}  // namespace qretrain::testing
