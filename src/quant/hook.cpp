@@ -65,7 +65,13 @@ void QuantHook::swap_in() {
   torch::NoGradGuard no_grad;
   for (auto& g : groups_) {
     g.shadow.copy_(g.param);
-    g.param.copy_(quantize_tensor(g.shadow, g.delta, bits_));
+    if (g.param.device().is_cpu() && g.param.scalar_type() == torch::kFloat32 && g.param.is_contiguous()) {
+      // Straight from the shadow into the parameter's storage: no temporary.
+      quantize(g.shadow.data_ptr<float>(), g.param.data_ptr<float>(), static_cast<std::size_t>(g.param.numel()),
+               static_cast<float>(g.delta), bits_);
+    } else {
+      g.param.copy_(quantize_tensor(g.shadow, g.delta, bits_));
+    }
   }
   active_ = true;
 }
