@@ -26,11 +26,14 @@ data::Dataset synthetic_images(std::int64_t n) {
   return d;
 }
 
-// mode: 0 float, 1 quantized Δ per epoch, 2 quantized Δ after every update
+// Args: mode (0 float, 1 quantized with Δ refit per epoch, 2 quantized with Δ
+// refit after every update), OpenMP intra-op threads (OpenBLAS keeps 2).
 void BM_TrainLeNet5(benchmark::State& state) {
   const int mode = static_cast<int>(state.range(0));
   const int bits = 2;
-  app::configure_threads({});
+  config::RuntimeConfig rt;
+  rt.threads = static_cast<int>(state.range(1));
+  app::configure_threads(rt);
   static data::Dataset data = synthetic_images(64 * 100);
   config::NetworkConfig net;
   net.kind = "lenet5";
@@ -56,6 +59,13 @@ void BM_TrainLeNet5(benchmark::State& state) {
                                                               : "quantized, adaptive: first_epochs 1") +
                  "; " + app::thread_summary());
 }
-BENCHMARK(BM_TrainLeNet5)->Arg(0)->Arg(1)->Arg(2)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TrainLeNet5)
+    ->ArgNames({"mode", "omp"})
+    ->Args({0, 1})
+    ->Args({1, 1})
+    ->Args({2, 1})
+    ->Args({0, 2})
+    ->Args({1, 2})
+    ->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
