@@ -40,6 +40,12 @@ int main(int argc, char** argv) {
   qstep->add_option("--bits,-b", bits, "bit width (2..8)")->required();
   qstep->add_option("file", file, "file of numbers, - for standard input")->required();
 
+  auto* data = app.add_subcommand("data", "datasets: inspect");
+  data->fallthrough();
+  data->require_subcommand(1);
+  auto* inspect = data->add_subcommand("inspect", "counts per split, shapes, class histograms, pixel statistics");
+  inspect->fallthrough();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -50,6 +56,7 @@ int main(int argc, char** argv) {
     if (*qstep) return app::cmd_qstep(bits, file);
     if (*cfg) return app::cmd_config(common, keys);
     if (*table) return app::cmd_table(common, format, output);
+    if (*inspect) return app::cmd_data_inspect(common);
     if (*run || !common.config_path.empty()) return app::cmd_run(common, force);
     std::cout << app.help();
     return 2;

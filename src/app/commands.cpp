@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "app/runtime.h"
 #include "config/config.h"
@@ -28,6 +30,14 @@ std::string store_path(const config::ExperimentConfig& cfg) {
   return (std::filesystem::path(cfg.output_dir) / "results.sqlite").string();
 }
 
+std::string render_table(const config::ExperimentConfig& cfg, const report::Store& store, const std::string& format) {
+  report::Table table = report::build_table(cfg.name, store.runs(cfg.name));
+  std::optional<report::PaperTable> paper;
+  if (!cfg.report_paper.empty()) paper = report::load_paper_table(cfg.report_paper);
+  const report::PaperTable* p = paper ? &*paper : nullptr;
+  return format == "csv" ? report::render_csv(table, p) : report::render_markdown(table, p);
+}
+
 config::ExperimentConfig load_config(const CommonOptions& common, bool required) {
   if (required && common.config_path.empty()) throw UserError("--config: required (e.g. --config configs/fmnist_L.yaml)");
   return config::load(common.config_path, common.overrides);
@@ -44,8 +54,7 @@ int cmd_run(const CommonOptions& common, bool force) {
   log::add_file((std::filesystem::path(cfg.output_dir) / "logs" / (cfg.name + ".log")).string());
   report::Store store(store_path(cfg));
   methods::run_experiment(cfg, data, store, force);
-  report::Table table = report::build_table(cfg.name, store.runs(cfg.name));
-  std::cout << report::render_markdown(table);
+  std::cout << render_table(cfg, store, "md");
   return 0;
 }
 
@@ -70,10 +79,29 @@ int cmd_table(const CommonOptions& common, const std::string& format, const std:
   if (runs.empty())
     throw UserError(fmt::format("{}: no runs of experiment '{}' yet; run `qretrain run --config {}` first", path,
                                 cfg.name, common.config_path));
-  report::Table table = report::build_table(cfg.name, runs);
-  std::string text = format == "csv" ? report::render_csv(table) : report::render_markdown(table);
+  std::string text = render_table(cfg, store, format);
   if (output.empty()) std::cout << text;
   else atomic_write_text(output, text);
+  return 0;
+}
+
+int cmd_data_inspect(const CommonOptions& common) {
+  config::ExperimentConfig cfg = load_config(common, true);
+  configure_threads(cfg.runtime);
+  data::Dataset d = data::load(cfg.dataset);
+  std::cout << fmt::format("dataset: {} (kind {}, path {})\n", d.name, cfg.dataset.kind, cfg.dataset.path);
+  std::cout << fmt::format("example shape: [{}], classes: {}\n\n", fmt::join(d.input_shape, ", "), d.num_classes);
+  std::cout << "| split | examples | pixel mean | pixel std | min | max | examples per class 0.." << d.num_classes - 1
+            << " |\n|---|---:|---:|---:|---:|---:|---|\n";
+  for (const auto& [name, split] : {std::pair<const char*, const data::Split*>{"train", &d.train},
+                                    {"dev", &d.dev}, {"test", &d.test}}) {
+    auto counts = torch::bincount(split->y, {}, d.num_classes);
+    std::vector<std::int64_t> hist(counts.data_ptr<std::int64_t>(), counts.data_ptr<std::int64_t>() + counts.numel());
+    std::cout << fmt::format("| {} | {} | {:.4f} | {:.4f} | {:.3f} | {:.3f} | {} |\n", name, split->size(),
+                             split->x.mean().item<double>(), split->x.std().item<double>(),
+                             split->x.min().item<double>(), split->x.max().item<double>(), fmt::join(hist, " "));
+  }
+  std::cout << "\n(pixel statistics after the loader's normalisation with training-set statistics)\n";
   return 0;
 }
 

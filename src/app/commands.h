@@ -15,5 +15,6 @@ int cmd_run(const CommonOptions& common, bool force);
 int cmd_config(const CommonOptions& common, bool keys_reference);
 int cmd_table(const CommonOptions& common, const std::string& format, const std::string& output);
 int cmd_qstep(int bits, const std::string& file);
+int cmd_data_inspect(const CommonOptions& common);
 
 }  // namespace qretrain::app

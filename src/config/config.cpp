@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "config/schema.h"
+#include "data/sources.h"
 #include "util/error.h"
 
 namespace qretrain::config {
@@ -219,11 +220,16 @@ ExperimentConfig extract(const YAML::Node& resolved) {
   c.dataset.kind = r.str("dataset.kind");
   c.dataset.path = r.str("dataset.path");
   if (c.dataset.path.empty()) fail("dataset.path", "must not be empty");
-  if (!std::filesystem::exists(c.dataset.path))
-    fail("dataset.path", fmt::format("{} does not exist", c.dataset.path));
+  if (!std::filesystem::exists(c.dataset.path)) {
+    std::string hint = data::dataset_source_hint(c.dataset.kind);
+    fail("dataset.path", fmt::format("{} does not exist{}", c.dataset.path, hint.empty() ? "" : "; " + hint));
+  }
   c.dataset.dev_size = static_cast<int>(r.integer("dataset.dev_size", 0, 10000000));
   c.dataset.train_limit = r.integer("dataset.train_limit", 0, kMax);
   c.dataset.test_limit = r.integer("dataset.test_limit", 0, kMax);
+  c.dataset.svhn_dev_per_class_train = static_cast<int>(r.integer("dataset.svhn.dev_per_class_train", 0, 100000));
+  c.dataset.svhn_dev_per_class_extra = static_cast<int>(r.integer("dataset.svhn.dev_per_class_extra", 0, 100000));
+  c.dataset.svhn_use_extra = r.boolean("dataset.svhn.use_extra");
 
   c.network.kind = r.str("network.kind");
   c.network.hidden = r.ints("network.hidden", 1, 1 << 16, false);
@@ -255,6 +261,7 @@ ExperimentConfig extract(const YAML::Node& resolved) {
          fmt::format("{} is below the largest of quant.bits ({}): gradual only lowers precision",
                      c.quant.gradual_start_bits, max_bits));
 
+  if (r.at("grid.networks").size() > 0) c.grid_networks = r.strings("grid.networks");
   c.seeds = r.ints("seeds", 0, 1 << 30, true);
 
   c.runtime.device = r.str("runtime.device");
@@ -262,6 +269,9 @@ ExperimentConfig extract(const YAML::Node& resolved) {
   c.runtime.blas_threads = static_cast<int>(r.integer("runtime.blas_threads", 0, 1024));
   c.runtime.progress = r.str("runtime.progress");
 
+  c.report_paper = r.str("report.paper");
+  if (!c.report_paper.empty() && !std::filesystem::is_regular_file(c.report_paper))
+    fail("report.paper", fmt::format("{} is not a readable file", c.report_paper));
   c.output_dir = r.str("output.dir");
   if (c.output_dir.empty()) fail("output.dir", "must not be empty");
   c.resolved = resolved;
@@ -335,6 +345,19 @@ ExperimentConfig load(const std::string& path, const std::vector<std::string>& o
   ExperimentConfig cfg = extract(resolved);
   cfg.source = path;
   return cfg;
+}
+
+std::vector<ExperimentConfig> expand_networks(const ExperimentConfig& cfg) {
+  if (cfg.grid_networks.empty()) return {cfg};
+  std::vector<ExperimentConfig> out;
+  for (const auto& kind : cfg.grid_networks) {
+    YAML::Node resolved = YAML::Clone(cfg.resolved);
+    resolved["network"]["kind"] = kind;
+    ExperimentConfig one = extract(resolved);
+    one.source = cfg.source;
+    out.push_back(std::move(one));
+  }
+  return out;
 }
 
 std::string dump(const ExperimentConfig& cfg, bool with_help) {

@@ -20,6 +20,9 @@ struct DatasetConfig {
   int dev_size = 0;   // images held out from the end of the training set
   std::int64_t train_limit = 0;  // 0 = all; small values make quick smoke runs
   std::int64_t test_limit = 0;
+  int svhn_dev_per_class_train = 400;  // SVHN dev split (Sermanet et al. 2012)
+  int svhn_dev_per_class_extra = 200;
+  bool svhn_use_extra = true;
 };
 
 struct NetworkConfig {
@@ -71,9 +74,11 @@ struct ExperimentConfig {
   NetworkConfig network;
   TrainConfig train;
   QuantConfig quant;
+  std::vector<std::string> grid_networks;  // network kinds to run; empty = network.kind
   std::vector<int> seeds;
   RuntimeConfig runtime;
   std::string output_dir;
+  std::string report_paper;  // paper numbers file, "" = none
 
   YAML::Node resolved;   // every declared key with its effective value
   std::string source;    // the file it came from
@@ -83,6 +88,10 @@ struct ExperimentConfig {
 // validates the whole thing. Throws UserError naming the key path.
 ExperimentConfig load(const std::string& path,
                       const std::vector<std::string>& overrides = {});
+
+// One config per network of grid.networks (or {cfg} when it is empty), each
+// with network.kind set, so cell identities and caches see the network.
+std::vector<ExperimentConfig> expand_networks(const ExperimentConfig& cfg);
 
 // The resolved config as commented YAML (`qretrain config --dump`).
 std::string dump(const ExperimentConfig& cfg, bool with_help = true);

@@ -6,14 +6,18 @@ const std::vector<Field>& schema() {
   static const std::vector<Field> fields = {
       {"name", Kind::String, "experiment", "experiment name; groups runs in the results store and tables", {}},
 
-      {"dataset.kind", Kind::String, "fashion-mnist", "dataset loader", {"fashion-mnist"}},
+      {"dataset.kind", Kind::String, "fashion-mnist", "dataset loader", {"fashion-mnist", "svhn"}},
       {"dataset.path", Kind::String, "/usr/share/datasets/fashion-mnist",
        "dataset folder (Fashion-MNIST: the four *-idx?-ubyte.gz files)", {}},
       {"dataset.dev_size", Kind::Int, "5000", "examples held out from the end of the training set as dev set", {}},
       {"dataset.train_limit", Kind::Int, "0", "use only the first N training examples (0 = all); for smoke runs", {}},
       {"dataset.test_limit", Kind::Int, "0", "use only the first N test examples (0 = all)", {}},
+      {"dataset.svhn.dev_per_class_train", Kind::Int, "400", "svhn: dev images per class taken from train_32x32.mat", {}},
+      {"dataset.svhn.dev_per_class_extra", Kind::Int, "200", "svhn: dev images per class taken from extra_32x32.mat", {}},
+      {"dataset.svhn.use_extra", Kind::Bool, "true", "svhn: add extra_32x32.mat to training when present", {}},
 
-      {"network.kind", Kind::String, "lenet5", "network architecture", {"lenet5", "ffdnn"}},
+      {"network.kind", Kind::String, "lenet5", "network architecture (lenet5 = the paper's L, cnn_c = C, cnn_v = V)",
+       {"lenet5", "cnn_c", "cnn_v", "ffdnn"}},
       {"network.hidden", Kind::IntList, "[512, 512]", "ffdnn: width of each hidden layer", {}},
       {"network.batch_norm", Kind::Bool, "false", "ffdnn: batch normalisation after each hidden layer", {}},
       {"network.label", Kind::String, "\"\"", "column name in tables (default: derived from kind and size)", {}},
@@ -45,6 +49,9 @@ const std::vector<Field>& schema() {
       {"quant.conventional.search_points", Kind::Int, "9", "candidate steps per layer in that search", {}},
       {"quant.gradual.start_bits", Kind::Int, "6", "gradual: first precision; lowered by one bit per stage", {}},
 
+      {"grid.networks", Kind::StringList, "[]",
+       "run the experiment for each of these network kinds (table columns); empty = network.kind only",
+       {"lenet5", "cnn_c", "cnn_v", "ffdnn"}},
       {"seeds", Kind::IntList, "[1]", "random seeds; every cell runs once per seed", {}},
 
       {"runtime.device", Kind::String, "auto", "compute device (auto = cuda when available)", {"auto", "cpu", "cuda"}},
@@ -53,6 +60,8 @@ const std::vector<Field>& schema() {
       {"runtime.progress", Kind::String, "auto", "live progress line (auto = when stderr is a terminal)",
        {"auto", "on", "off"}},
 
+      {"report.paper", Kind::String, "\"\"",
+       "YAML file with the paper's numbers to show beside ours in tables (configs/paper/tableN.yaml)", {}},
       {"output.dir", Kind::String, "runs", "results store, checkpoints and logs (relative to the working directory)", {}},
   };
   return fields;

@@ -46,4 +46,10 @@ IdxArray read_idx(const std::string& path, int expected_rank);
 
 Dataset load_fashion_mnist(const config::DatasetConfig& cfg);
 
+// ---- SVHN (MATLAB v5 .mat via libmatio) ----
+
+// One .mat file: X (32x32x3xN uint8) -> [N, 3, 32, 32] in [0, 1]; y -> 0..9.
+Split read_svhn_mat(const std::string& path);
+Dataset load_svhn(const config::DatasetConfig& cfg);
+
 }  // namespace qretrain::data

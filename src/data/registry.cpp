@@ -12,6 +12,7 @@ namespace {
 const std::map<std::string, Loader>& loaders() {
   static const std::map<std::string, Loader> table = {
       {"fashion-mnist", load_fashion_mnist},
+      {"svhn", load_svhn},
   };
   return table;
 }

@@ -17,10 +17,12 @@ void run_experiment(const config::ExperimentConfig& cfg, const data::Dataset& da
             device.str(), app::thread_summary());
   log->info("dataset {}: {} train / {} dev / {} test examples of shape [{}]", data.name, data.train.size(),
             data.dev.size(), data.test.size(), fmt::join(data.input_shape, "x"));
-  for (int seed : cfg.seeds) {
-    Session session(cfg, data, device, store, seed, force);
-    session.baseline();
-    for (const auto& name : cfg.quant.methods) find(name).run(session, cfg.quant.bits);
+  for (const auto& one : config::expand_networks(cfg)) {
+    for (int seed : one.seeds) {
+      Session session(one, data, device, store, seed, force);
+      session.baseline();
+      for (const auto& name : one.quant.methods) find(name).run(session, one.quant.bits);
+    }
   }
   log->info("all cells of '{}' are in {}", cfg.name, store.path());
 }

@@ -36,5 +36,7 @@ std::int64_t count_parameters(const torch::nn::Module& m);
 
 Network make_lenet5(const config::NetworkConfig& cfg, const NetworkSpec& spec);
 Network make_ffdnn(const config::NetworkConfig& cfg, const NetworkSpec& spec);
+Network make_cnn_c(const config::NetworkConfig& cfg, const NetworkSpec& spec);
+Network make_cnn_v(const config::NetworkConfig& cfg, const NetworkSpec& spec);
 
 }  // namespace qretrain::models

@@ -14,6 +14,8 @@ using Factory = Network (*)(const config::NetworkConfig&, const NetworkSpec&);
 const std::map<std::string, Factory>& factories() {
   static const std::map<std::string, Factory> table = {
       {"lenet5", make_lenet5},
+      {"cnn_c", make_cnn_c},
+      {"cnn_v", make_cnn_v},
       {"ffdnn", make_ffdnn},
   };
   return table;
@@ -38,6 +40,8 @@ Network make_network(const config::NetworkConfig& cfg, const NetworkSpec& spec) 
 std::string network_label(const config::NetworkConfig& cfg) {
   if (!cfg.label.empty()) return cfg.label;
   if (cfg.kind == "lenet5") return "L";
+  if (cfg.kind == "cnn_c") return "C";
+  if (cfg.kind == "cnn_v") return "V";
   if (cfg.kind == "ffdnn")
     return fmt::format("{}{}", fmt::join(cfg.hidden, "x"), cfg.batch_norm ? "+BN" : "");
   return cfg.kind;

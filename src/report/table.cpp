@@ -93,13 +93,22 @@ Table build_table(const std::string& experiment, const std::vector<RunRecord>& r
   return t;
 }
 
-std::string render_markdown(const Table& t) {
+std::string render_markdown(const Table& t, const PaperTable* paper) {
   std::string out;
-  out += fmt::format("Test error (%) of experiment `{}` on {}. Best method per bit width in bold.\n\n", t.experiment,
+  out += fmt::format("Test error (%) of experiment `{}` on {}. Best method per bit width in bold.", t.experiment,
                      fmt::join(t.datasets, ", "));
-  out += fmt::format("| | | {} |\n", fmt::join(t.columns, " | "));
+  if (paper)
+    out += fmt::format(" Columns marked (paper): {} — the paper's numbers on {}, for comparison.", paper->title,
+                       paper->dataset);
+  out += "\n\n";
+  std::vector<std::string> header;
+  for (const auto& c : t.columns) {
+    header.push_back(c);
+    if (paper) header.push_back(c + " (paper)");
+  }
+  out += fmt::format("| | | {} |\n", fmt::join(header, " | "));
   out += "|---|---|";
-  for (std::size_t i = 0; i < t.columns.size(); ++i) out += "---:|";
+  for (std::size_t i = 0; i < header.size(); ++i) out += "---:|";
   out += "\n";
   int last_bits = -1;
   for (const auto& row : t.rows) {
@@ -108,7 +117,13 @@ std::string render_markdown(const Table& t) {
     else if (row.bits != last_bits) section = fmt::format("{}-bit ({} points)", row.bits, (1 << row.bits) - 1);
     last_bits = row.bits;
     std::vector<std::string> cells;
-    for (const auto& c : row.cells) cells.push_back(format_cell(c, true));
+    for (std::size_t col = 0; col < row.cells.size(); ++col) {
+      cells.push_back(format_cell(row.cells[col], true));
+      if (paper) {
+        auto v = paper->find(row.bits, row.method, t.columns[col]);
+        cells.push_back(v ? fmt::format("{:.2f}", *v) : "");
+      }
+    }
     out += fmt::format("| {} | {} | {} |\n", section, row.bits == 0 ? "" : method_title(row.method),
                        fmt::join(cells, " | "));
   }
@@ -117,15 +132,21 @@ std::string render_markdown(const Table& t) {
   return out;
 }
 
-std::string render_csv(const Table& t) {
-  std::string out = "bits,method,network,test_error_mean,test_error_std,seeds,failed,best\n";
+std::string render_csv(const Table& t, const PaperTable* paper) {
+  std::string out = "bits,method,network,test_error_mean,test_error_std,seeds,failed,best";
+  out += paper ? ",paper\n" : "\n";
   for (const auto& row : t.rows)
     for (std::size_t col = 0; col < t.columns.size(); ++col) {
       const Cell& c = row.cells[col];
       if (c.n == 0 && c.failed == 0) continue;
-      out += fmt::format("{},{},{},{},{},{},{},{}\n", row.bits, row.method, t.columns[col],
+      out += fmt::format("{},{},{},{},{},{},{},{}", row.bits, row.method, t.columns[col],
                          c.n ? fmt::format("{:.4f}", c.mean) : "", c.n ? fmt::format("{:.4f}", c.stdev) : "", c.n,
                          c.failed, c.best ? 1 : 0);
+      if (paper) {
+        auto v = paper->find(row.bits, row.method, t.columns[col]);
+        out += v ? fmt::format(",{:.2f}", *v) : ",";
+      }
+      out += "\n";
     }
   return out;
 }

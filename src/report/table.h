@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "report/paper.h"
 #include "report/store.h"
 
 namespace qretrain::report {
@@ -36,8 +37,10 @@ struct Table {
 const std::vector<std::string>& method_order();
 
 Table build_table(const std::string& experiment, const std::vector<RunRecord>& runs);
-std::string render_markdown(const Table& t);
-// Tidy CSV: one line per (bits, method, network) with mean, std, seeds, best.
-std::string render_csv(const Table& t);
+// With `paper`, each column is followed by the paper's value for that cell.
+std::string render_markdown(const Table& t, const PaperTable* paper = nullptr);
+// Tidy CSV: one line per (bits, method, network) with mean, std, seeds, best
+// (and the paper's value when given).
+std::string render_csv(const Table& t, const PaperTable* paper = nullptr);
 
 }  // namespace qretrain::report

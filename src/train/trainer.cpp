@@ -77,7 +77,9 @@ FitResult Trainer::fit(const FitOptions& opt) {
   const data::Split& train = data_.train;
   const std::int64_t n = train.size();
   const std::int64_t batch = opt.train.batch_size;
-  const std::int64_t steps_per_epoch = (n + batch - 1) / batch;
+  // A final batch of one example is dropped: batch normalisation cannot
+  // train on it.
+  const std::int64_t steps_per_epoch = n % batch == 1 && n > 1 ? n / batch : (n + batch - 1) / batch;
   const auto start = std::chrono::steady_clock::now();
   auto seconds_since_start = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -118,8 +120,9 @@ FitResult Trainer::fit(const FitOptions& opt) {
       set_lr(lr);
     }
     progress.evaluation(p, result.best_dev);
-    log->info("{} epoch {} step {} loss {:.4f} dev {:.2f}%{} lr {:.3g}", opt.tag, epoch, p.step, p.train_loss,
-              p.dev_metric, improved ? " (best)" : "", p.lr);
+    log->info("{} epoch {} step {} loss {} dev {:.2f}%{} lr {:.3g}", opt.tag, epoch, p.step,
+              std::isnan(p.train_loss) ? "-" : fmt::format("{:.4f}", p.train_loss), p.dev_metric,
+              improved ? " (best)" : "", p.lr);
     if (lr < opt.recipe.lr_min * (1 - 1e-9)) {
       result.stop_reason = fmt::format("learning rate {:.3g} fell below {:.3g}", lr, opt.recipe.lr_min);
       return true;

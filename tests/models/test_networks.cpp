@@ -18,6 +18,28 @@ TEST(Networks, LeNet5ParameterCountsAndGroups) {
   EXPECT_EQ(net->forward(torch::zeros({2, 1, 32, 32})).sizes(), (std::vector<std::int64_t>{2, 10}));
 }
 
+// The paper's trainable parameter counts for 32x32x3 input: L 60k, C 84k, V 435k.
+TEST(Networks, PaperParameterCountsWithinFivePercent) {
+  const std::vector<std::pair<std::string, double>> targets = {{"lenet5", 60e3}, {"cnn_c", 84e3}, {"cnn_v", 435e3}};
+  for (const auto& [kind, target] : targets) {
+    config::NetworkConfig cfg;
+    cfg.kind = kind;
+    auto net = make_network(cfg, {{3, 32, 32}, 10});
+    const double count = static_cast<double>(count_parameters(*net));
+    EXPECT_NEAR(count / target, 1.0, 0.05) << kind << ": " << count;
+    net->eval();
+    EXPECT_EQ(net->forward(torch::zeros({2, 3, 32, 32})).sizes(), (std::vector<std::int64_t>{2, 10})) << kind;
+    // 1-channel input (the Fashion-MNIST stand-in) builds too.
+    auto gray = make_network(cfg, {{1, 32, 32}, 10});
+    gray->eval();
+    EXPECT_EQ(gray->forward(torch::zeros({1, 1, 32, 32})).size(1), 10) << kind;
+  }
+  // Hand count of C: convs (3*25+1)*32 + (32*25+1)*32 + (32*25+1)*64, fc 64*3*3*10+10.
+  config::NetworkConfig c;
+  c.kind = "cnn_c";
+  EXPECT_EQ(count_parameters(*make_network(c, {{3, 32, 32}, 10})), 2432 + 25632 + 51264 + 5770);
+}
+
 TEST(Networks, FfdnnShapesAndBatchNormStaysFloat) {
   config::NetworkConfig cfg;
   cfg.kind = "ffdnn";

@@ -1,0 +1,15 @@
+#include "data/sources.h"
+
+namespace qretrain::data {
+
+std::string dataset_source_hint(const std::string& kind) {
+  if (kind == "svhn")
+    return "SVHN is not bundled (download train_32x32.mat, test_32x32.mat and optionally extra_32x32.mat from "
+           "http://ufldl.stanford.edu/housenumbers/ into that folder); the offline stand-in is "
+           "configs/fmnist_L.yaml (also fmnist_C, fmnist_V)";
+  if (kind == "fashion-mnist")
+    return "Fashion-MNIST comes with Debian's dataset-fashion-mnist package (apt-get install dataset-fashion-mnist)";
+  return "";
+}
+
+}  // namespace qretrain::data
