@@ -15,7 +15,7 @@ namespace {
 
 using namespace qretrain;
 
-const char* kNetworks[] = {"lenet5", "cnn_c", "cnn_v"};
+const char* kNetworks[] = {"lenet5", "cnn_c", "cnn_v", "ffdnn"};  // ffdnn: 1024-512-512-10
 const char* kModes[] = {"float", "quantized, adaptive: epoch", "quantized, adaptive: first_epochs 1"};
 
 data::Dataset synthetic_images(std::int64_t n) {
@@ -29,7 +29,7 @@ data::Dataset synthetic_images(std::int64_t n) {
   return d;
 }
 
-// Args: network (0 L, 1 C, 2 V), mode (0 float, 1 Δ per epoch, 2 Δ after every
+// Args: network (0 L, 1 C, 2 V, 3 FFDNN 2x512), mode (0 float, 1 Δ per epoch, 2 Δ after every
 // update), OpenMP intra-op threads, OpenBLAS threads.
 void BM_TrainCNN(benchmark::State& state) {
   const int network = static_cast<int>(state.range(0));
@@ -37,10 +37,11 @@ void BM_TrainCNN(benchmark::State& state) {
   config::RuntimeConfig rt;
   rt.threads = static_cast<int>(state.range(2));
   rt.blas_threads = static_cast<int>(state.range(3));
-  app::configure_threads(rt);
-  static data::Dataset data = synthetic_images(64 * 60);
+  app::configure_threads(rt, models::is_convolutional(kNetworks[network]));
+  static data::Dataset data = synthetic_images(64 * 100);
   config::NetworkConfig net;
   net.kind = kNetworks[network];
+  net.hidden = {512, 512};
   double samples_per_s = 0;
   for (auto _ : state) {
     auto model = models::make_network(net, {data.input_shape, data.num_classes});
@@ -63,20 +64,24 @@ void BM_TrainCNN(benchmark::State& state) {
 }
 BENCHMARK(BM_TrainCNN)
     ->ArgNames({"net", "mode", "omp", "blas"})
-    ->Args({0, 0, 1, 2})
-    ->Args({0, 1, 1, 2})
-    ->Args({0, 2, 1, 2})
-    ->Args({0, 0, 1, 1})
+    // LeNet-5: the three modes at the default CNN setup, then the alternatives.
     ->Args({0, 0, 2, 1})
+    ->Args({0, 1, 2, 1})
+    ->Args({0, 2, 2, 1})
+    ->Args({0, 0, 1, 2})
+    ->Args({0, 0, 1, 1})
     ->Args({0, 0, 2, 2})
-    ->Args({1, 0, 1, 2})
-    ->Args({1, 1, 1, 2})
-    ->Args({1, 0, 1, 1})
     ->Args({1, 0, 2, 1})
-    ->Args({2, 0, 1, 2})
-    ->Args({2, 1, 1, 2})
-    ->Args({2, 0, 1, 1})
+    ->Args({1, 1, 2, 1})
+    ->Args({1, 2, 2, 1})
+    ->Args({1, 0, 1, 2})
     ->Args({2, 0, 2, 1})
+    ->Args({2, 1, 2, 1})
+    ->Args({2, 0, 1, 2})
+    // FFDNN: the default dense setup (1 OpenMP + 2 OpenBLAS), then the alternative.
+    ->Args({3, 0, 1, 2})
+    ->Args({3, 1, 1, 2})
+    ->Args({3, 0, 2, 1})
     ->Iterations(2)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "data/dataset.h"
 #include "methods/methods.h"
+#include "models/network.h"
 #include "quant/qstep.h"
 #include "report/store.h"
 #include "report/table.h"
@@ -38,6 +39,12 @@ std::string render_table(const config::ExperimentConfig& cfg, const report::Stor
   return format == "csv" ? report::render_csv(table, p) : report::render_markdown(table, p);
 }
 
+bool uses_convolutions(const config::ExperimentConfig& cfg) {
+  for (const auto& one : config::expand_networks(cfg))
+    if (!models::is_convolutional(one.network.kind)) return false;
+  return true;
+}
+
 config::ExperimentConfig load_config(const CommonOptions& common, bool required) {
   if (required && common.config_path.empty()) throw UserError("--config: required (e.g. --config configs/fmnist_L.yaml)");
   return config::load(common.config_path, common.overrides);
@@ -47,7 +54,7 @@ config::ExperimentConfig load_config(const CommonOptions& common, bool required)
 
 int cmd_run(const CommonOptions& common, bool force) {
   config::ExperimentConfig cfg = load_config(common, true);
-  configure_threads(cfg.runtime);
+  configure_threads(cfg.runtime, uses_convolutions(cfg));
   install_stop_handlers();
   // Data problems surface before anything is written under output.dir.
   data::Dataset data = data::load(cfg.dataset);
@@ -87,7 +94,7 @@ int cmd_table(const CommonOptions& common, const std::string& format, const std:
 
 int cmd_data_inspect(const CommonOptions& common) {
   config::ExperimentConfig cfg = load_config(common, true);
-  configure_threads(cfg.runtime);
+  configure_threads(cfg.runtime, uses_convolutions(cfg));
   data::Dataset d = data::load(cfg.dataset);
   std::cout << fmt::format("dataset: {} (kind {}, path {})\n", d.name, cfg.dataset.kind, cfg.dataset.path);
   std::cout << fmt::format("example shape: [{}], classes: {}\n\n", fmt::join(d.input_shape, ", "), d.num_classes);

@@ -22,12 +22,11 @@ void on_stop_signal(int) { train::g_stop_requested = true; }
 
 }  // namespace
 
-void configure_threads(const config::RuntimeConfig& rt) {
-  torch::set_num_threads(rt.threads > 0 ? rt.threads : 1);
-  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    int blas = rt.blas_threads > 0 ? rt.blas_threads : static_cast<int>(std::thread::hardware_concurrency());
-    set(std::max(1, blas));
-  }
+void configure_threads(const config::RuntimeConfig& rt, bool convolutional) {
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  torch::set_num_threads(rt.threads > 0 ? rt.threads : (convolutional ? cores : 1));
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set(rt.blas_threads > 0 ? rt.blas_threads : (convolutional ? 1 : cores));
 }
 
 std::string thread_summary() {

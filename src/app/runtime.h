@@ -9,9 +9,13 @@
 
 namespace qretrain::app {
 
-// Intra-op (OpenMP) threads default to 1 and OpenBLAS keeps its own threads:
-// measured fastest on 2 cores (see README, "Threads").
-void configure_threads(const config::RuntimeConfig& rt);
+// Thread setup per workload, chosen by measurement (bench/bench_train.cpp,
+// README "Threads"): convolutions run in oneDNN on OpenMP, so convolutional
+// networks get all cores as OpenMP threads and 1 OpenBLAS thread; dense and
+// recurrent networks are GEMM-bound, so they get 1 OpenMP thread and all
+// cores in OpenBLAS. Both pools at full width oversubscribe the cores.
+// runtime.threads / runtime.blas_threads override either.
+void configure_threads(const config::RuntimeConfig& rt, bool convolutional);
 // auto -> cuda when available; cuda without a CUDA build is a config error.
 torch::Device resolve_device(const std::string& setting);
 // "1 OpenMP + 2 OpenBLAS threads" for logs and benchmarks.

@@ -55,8 +55,10 @@ const std::vector<Field>& schema() {
       {"seeds", Kind::IntList, "[1]", "random seeds; every cell runs once per seed", {}},
 
       {"runtime.device", Kind::String, "auto", "compute device (auto = cuda when available)", {"auto", "cpu", "cuda"}},
-      {"runtime.threads", Kind::Int, "0", "intra-op (OpenMP) threads; 0 = 1, measured fastest on 2 cores", {}},
-      {"runtime.blas_threads", Kind::Int, "0", "OpenBLAS threads; 0 = all cores", {}},
+      {"runtime.threads", Kind::Int, "0",
+       "intra-op (OpenMP) threads; 0 = measured default: all cores for CNNs, 1 for dense/recurrent nets", {}},
+      {"runtime.blas_threads", Kind::Int, "0",
+       "OpenBLAS threads; 0 = measured default: 1 for CNNs, all cores for dense/recurrent nets", {}},
       {"runtime.progress", Kind::String, "auto", "live progress line (auto = when stderr is a terminal)",
        {"auto", "on", "off"}},
 

@@ -28,6 +28,8 @@ struct NetworkSpec {
 
 Network make_network(const config::NetworkConfig& cfg, const NetworkSpec& spec);
 std::vector<std::string> registered_kinds();
+// Whether a network kind is dominated by convolutions (thread setup).
+bool is_convolutional(const std::string& kind);
 
 // Column name in tables: "L" for LeNet-5, "512" for a 2x512 FFDNN, ...
 std::string network_label(const config::NetworkConfig& cfg);

@@ -37,6 +37,8 @@ Network make_network(const config::NetworkConfig& cfg, const NetworkSpec& spec) 
   return it->second(cfg, spec);
 }
 
+bool is_convolutional(const std::string& kind) { return kind == "lenet5" || kind == "cnn_c" || kind == "cnn_v"; }
+
 std::string network_label(const config::NetworkConfig& cfg) {
   if (!cfg.label.empty()) return cfg.label;
   if (cfg.kind == "lenet5") return "L";

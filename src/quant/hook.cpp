@@ -38,7 +38,8 @@ QuantHook::QuantHook(torch::nn::Module& model, int bits) : bits_(bits) {
     WeightGroup g;
     g.name = name;
     g.param = params[name];
-    g.shadow = g.param.detach().clone();
+    g.weights = g.param.data();
+    g.quantized = torch::empty_like(g.weights);
     groups_.push_back(std::move(g));
   }
   refit_steps();
@@ -64,14 +65,13 @@ void QuantHook::swap_in() {
   TORCH_CHECK(!active_, "QuantHook::swap_in called twice");
   torch::NoGradGuard no_grad;
   for (auto& g : groups_) {
-    g.shadow.copy_(g.param);
-    if (g.param.device().is_cpu() && g.param.scalar_type() == torch::kFloat32 && g.param.is_contiguous()) {
-      // Straight from the shadow into the parameter's storage: no temporary.
-      quantize(g.shadow.data_ptr<float>(), g.param.data_ptr<float>(), static_cast<std::size_t>(g.param.numel()),
+    if (g.weights.device().is_cpu() && g.weights.scalar_type() == torch::kFloat32 && g.weights.is_contiguous()) {
+      quantize(g.weights.data_ptr<float>(), g.quantized.data_ptr<float>(), static_cast<std::size_t>(g.weights.numel()),
                static_cast<float>(g.delta), bits_);
     } else {
-      g.param.copy_(quantize_tensor(g.shadow, g.delta, bits_));
+      g.quantized.copy_(quantize_tensor(g.weights, g.delta, bits_));
     }
+    g.param.set_data(g.quantized);
   }
   active_ = true;
 }
@@ -79,7 +79,7 @@ void QuantHook::swap_in() {
 void QuantHook::swap_out() {
   TORCH_CHECK(active_, "QuantHook::swap_out without swap_in");
   torch::NoGradGuard no_grad;
-  for (auto& g : groups_) g.param.copy_(g.shadow);
+  for (auto& g : groups_) g.param.set_data(g.weights);
   active_ = false;
 }
 

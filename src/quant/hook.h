@@ -1,11 +1,12 @@
 // The quantized-weight hook (paper Fig. 1): float shadow weights, forward and
 // backward with w_q = Q(w, Δ), the optimizer updates the float weights.
 //
-// It works on any module without touching its forward: the quantized values
-// are written in place into the parameters' storage for the duration of a
-// forward/backward (QuantizedScope) and the float values are put back before
-// the optimizer step. Writing in place keeps storage shared with views such as
-// an LSTM's flat weights.
+// It works on any module without touching its forward: for the duration of a
+// forward/backward (QuantizedScope) each weight parameter's data is swapped to
+// a buffer holding w_q, and swapped back to the float weights before the
+// optimizer step. Swapping the data pointer (Tensor::set_data) costs nothing
+// per weight; modules that keep other handles to the same parameter tensor
+// (an LSTM's flat weights) see the swap because they share the TensorImpl.
 #pragma once
 
 #include <string>
@@ -16,10 +17,11 @@
 namespace qretrain::quant {
 
 struct WeightGroup {
-  std::string name;     // parameter name, e.g. "conv1.weight"
-  torch::Tensor param;  // the module's parameter (holds float weights outside a scope)
-  torch::Tensor shadow; // float weights while the parameter holds w_q
-  double delta = 0;     // quantization step Δ of this group
+  std::string name;       // parameter name, e.g. "conv1.weight"
+  torch::Tensor param;    // the module's parameter (data = float weights outside a scope)
+  torch::Tensor weights;  // the float (shadow) weights: the parameter's own data
+  torch::Tensor quantized;// w_q, recomputed at every swap_in
+  double delta = 0;       // quantization step Δ of this group
 };
 
 // One group per weight tensor (rank >= 2: Linear, Conv, LSTM W_ih / W_hh);
