@@ -18,9 +18,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
 
   bool force = false;
+  app.add_flag("--force", force, "run: redo cells already in the results store");
   auto* run = app.add_subcommand("run", "train the float baseline (cached) and every quantized cell of a config");
   run->fallthrough();
-  run->add_flag("--force", force, "redo cells already in the results store");
 
   bool keys = false;
   auto* cfg = app.add_subcommand("config", "print the resolved config");

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "util/error.h"
+
 namespace qretrain::testing {
 
 // A fresh folder under the system temp dir, removed at scope exit.
@@ -56,6 +58,17 @@ inline CommandResult run_qretrain(const std::string& args, const std::filesystem
   std::filesystem::remove(err);
   std::filesystem::remove(in);
   return r;
+}
+
+// The message of the UserError that `f` throws, or "" when it throws none.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "";
 }
 
 inline const char* fashion_mnist_dir() { return "/usr/share/datasets/fashion-mnist"; }

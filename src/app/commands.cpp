@@ -33,6 +33,7 @@ std::string store_path(const config::ExperimentConfig& cfg) {
 
 std::string render_table(const config::ExperimentConfig& cfg, const report::Store& store, const std::string& format) {
   report::Table table = report::build_table(cfg.name, store.runs(cfg.name));
+  table.command = "qretrain run --config " + cfg.source;
   std::optional<report::PaperTable> paper;
   if (!cfg.report_paper.empty()) paper = report::load_paper_table(cfg.report_paper);
   const report::PaperTable* p = paper ? &*paper : nullptr;

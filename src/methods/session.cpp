@@ -68,6 +68,8 @@ models::Network Session::baseline() {
     const std::string path = baseline_path(&identity);
     const std::string sidecar = path + ".config";
     const auto started = std::chrono::steady_clock::now();
+    log->info("{} seed {}: {} trainable parameters; {}", label_, seed_, models::count_parameters(*model),
+              model->describe());
     if (fs::exists(path)) {
       // The file name carries a hash of the config; the sidecar holds the
       // config itself, so a hash collision or a hand-copied file is caught.
@@ -83,8 +85,7 @@ models::Network Session::baseline() {
         record("float", 0, "-", model, nullptr, none, started);
       }
     } else {
-      log->info("{} seed {}: training the float baseline ({} parameters; {})", label_, seed_,
-                models::count_parameters(*model), model->describe());
+      log->info("{} seed {}: training the float baseline", label_, seed_);
       train::Trainer trainer(model, data_, device_);
       train::FitOptions opt{cfg_.train, cfg_.train.float_recipe, seed_, {}, fmt::format("{} float", label_),
                             progress_};
@@ -158,8 +159,8 @@ void Session::record(const std::string& method, int bits, const std::string& ste
   if (hook)
     for (const auto& g : hook->groups()) r.group_names.push_back(g.name);
   store_.put(r);
-  log::get("result")->info("{} {} {}: test error {:.2f}% (dev {:.2f}%){}", label_, method,
-                           bits ? fmt::format("{}-bit", bits) : "float", r.test_metric, r.dev_metric,
+  log::get("result")->info("{} {}: test error {:.2f}% (dev {:.2f}%){}", label_,
+                           bits ? fmt::format("{} {}-bit", method, bits) : method, r.test_metric, r.dev_metric,
                            hook ? fmt::format(", Δ = [{:.4g}]", fmt::join(hook->steps(), ", ")) : "");
 }
 

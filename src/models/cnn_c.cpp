@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include "models/network.h"
-#include "util/error.h"
 
 namespace qretrain::models {
 namespace {
@@ -51,8 +50,7 @@ class CnnCImpl : public NetworkImpl {
 }  // namespace
 
 Network make_cnn_c(const config::NetworkConfig&, const NetworkSpec& spec) {
-  if (spec.input_shape.size() != 3 || spec.input_shape[1] != spec.input_shape[2] || spec.input_shape[1] < 16)
-    throw UserError("network.kind: cnn_c needs square images of at least 16x16 (channels, height, width)");
+  require_square_images(spec, "cnn_c", 16);
   return std::make_shared<CnnCImpl>(spec.input_shape[0], spec.input_shape[1], spec.num_classes);
 }
 

@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 
 #include "models/network.h"
-#include "util/error.h"
 
 namespace qretrain::models {
 namespace {
@@ -62,8 +61,7 @@ class CnnVImpl : public NetworkImpl {
 }  // namespace
 
 Network make_cnn_v(const config::NetworkConfig&, const NetworkSpec& spec) {
-  if (spec.input_shape.size() != 3 || spec.input_shape[1] != spec.input_shape[2] || spec.input_shape[1] % 8 != 0)
-    throw UserError("network.kind: cnn_v needs square images whose side is a multiple of 8 (e.g. 32x32)");
+  require_square_images(spec, "cnn_v", 8, 8);
   return std::make_shared<CnnVImpl>(spec.input_shape[0], spec.input_shape[1], spec.num_classes);
 }
 

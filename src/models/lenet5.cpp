@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include "models/network.h"
-#include "util/error.h"
 
 namespace qretrain::models {
 namespace {
@@ -45,8 +44,7 @@ class LeNet5Impl : public NetworkImpl {
 }  // namespace
 
 Network make_lenet5(const config::NetworkConfig&, const NetworkSpec& spec) {
-  if (spec.input_shape.size() != 3 || spec.input_shape[1] != spec.input_shape[2] || spec.input_shape[1] < 16)
-    throw UserError("network.kind: lenet5 needs square images of at least 16x16 (channels, height, width)");
+  require_square_images(spec, "lenet5", 16);
   return std::make_shared<LeNet5Impl>(spec.input_shape[0], spec.input_shape[1], spec.num_classes);
 }
 

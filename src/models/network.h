@@ -36,6 +36,11 @@ std::string network_label(const config::NetworkConfig& cfg);
 
 std::int64_t count_parameters(const torch::nn::Module& m);
 
+// Throws a network.kind error unless the input is square images of at least
+// `min_side` pixels whose side is a multiple of `multiple`.
+void require_square_images(const NetworkSpec& spec, const std::string& kind, std::int64_t min_side,
+                           std::int64_t multiple = 1);
+
 Network make_lenet5(const config::NetworkConfig& cfg, const NetworkSpec& spec);
 Network make_ffdnn(const config::NetworkConfig& cfg, const NetworkSpec& spec);
 Network make_cnn_c(const config::NetworkConfig& cfg, const NetworkSpec& spec);

@@ -49,6 +49,17 @@ std::string network_label(const config::NetworkConfig& cfg) {
   return cfg.kind;
 }
 
+void require_square_images(const NetworkSpec& spec, const std::string& kind, std::int64_t min_side,
+                           std::int64_t multiple) {
+  const auto& s = spec.input_shape;
+  if (s.size() != 3 || s[1] != s[2] || s[1] < min_side || s[1] % multiple != 0)
+    throw UserError(fmt::format("network.kind: {} needs square images (channels, height, width) of at least {}x{} "
+                                "pixels{}, got [{}]",
+                                kind, min_side, min_side,
+                                multiple > 1 ? fmt::format(" with a side divisible by {}", multiple) : "",
+                                fmt::join(s, "x")));
+}
+
 std::int64_t count_parameters(const torch::nn::Module& m) {
   std::int64_t n = 0;
   for (const auto& p : m.parameters())

@@ -38,6 +38,13 @@ std::string format_cell(const Cell& c, bool markdown) {
   return markdown && c.best ? "**" + v + "**" : v;
 }
 
+int runs_count(const Table& t) {
+  int n = 0;
+  for (const auto& row : t.rows)
+    for (const auto& c : row.cells) n += c.n + c.failed;
+  return n;
+}
+
 }  // namespace
 
 Table build_table(const std::string& experiment, const std::vector<RunRecord>& runs) {
@@ -53,6 +60,9 @@ Table build_table(const std::string& experiment, const std::vector<RunRecord>& r
     add_unique(t.datasets, r.dataset);
     add_unique(t.commits, r.commit);
     add_unique(t.machines, r.machine);
+    t.total_wall_s += r.wall_s;
+    if (t.first_started.empty() || r.started_at < t.first_started) t.first_started = r.started_at;
+    if (r.finished_at > t.last_finished) t.last_finished = r.finished_at;
   }
   for (const auto& [key, by_column] : groups) {
     TableRow row;
@@ -127,8 +137,10 @@ std::string render_markdown(const Table& t, const PaperTable* paper) {
     out += fmt::format("| {} | {} | {} |\n", section, row.bits == 0 ? "" : method_title(row.method),
                        fmt::join(cells, " | "));
   }
-  out += fmt::format("\nProduced by qretrain at commit {} on {}.\n", fmt::join(t.commits, ", "),
-                     fmt::join(t.machines, "; "));
+  out += fmt::format("\nProduced by {} at commit {} on {}; {} runs, {:.1f} min of run time summed, {} to {}.\n",
+                     t.command.empty() ? "qretrain" : "`" + t.command + "`", fmt::join(t.commits, ", "),
+                     fmt::join(t.machines, "; "), runs_count(t), t.total_wall_s / 60.0, t.first_started,
+                     t.last_finished);
   return out;
 }
 

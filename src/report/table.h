@@ -31,6 +31,9 @@ struct Table {
   std::vector<std::string> columns;  // network labels
   std::vector<TableRow> rows;
   std::vector<std::string> commits, machines;
+  std::string first_started, last_finished;  // ISO times over all runs
+  double total_wall_s = 0;                   // summed wall time of the runs
+  std::string command;                       // how the runs were produced (set by the caller)
 };
 
 // Canonical method order in tables (also the registry's order).

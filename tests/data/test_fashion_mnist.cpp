@@ -12,6 +12,7 @@ namespace qretrain::data {
 namespace {
 
 using ::testing::HasSubstr;
+using qretrain::testing::error_of;
 using qretrain::testing::TempDir;
 
 std::string idx_bytes(std::uint8_t rank, const std::vector<std::uint32_t>& dims, const std::vector<std::uint8_t>& data,
@@ -39,15 +40,6 @@ void write_fixture(const TempDir& dir, const std::string& prefix, std::uint32_t 
   }
   write_gz(dir.file(prefix + "-images-idx3-ubyte.gz"), idx_bytes(3, {n, 28, 28}, pixels));
   write_gz(dir.file(prefix + "-labels-idx1-ubyte.gz"), idx_bytes(1, {n}, labels));
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(Idx, ReadsDimensionsAndPayload) {

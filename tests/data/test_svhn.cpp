@@ -12,6 +12,7 @@ namespace qretrain::data {
 namespace {
 
 using ::testing::HasSubstr;
+using qretrain::testing::error_of;
 using qretrain::testing::TempDir;
 
 // Pixel (r, c, ch) of image i: a value the test can recompute.
@@ -51,15 +52,6 @@ std::vector<double> cycling_labels(int per_class) {
   for (int k = 0; k < per_class; ++k)
     for (int d = 1; d <= 10; ++d) y.push_back(d);
   return y;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(Svhn, ReadsColumnMajorPixelsAndMapsLabelTenToZero) {
