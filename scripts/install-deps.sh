@@ -12,6 +12,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev  # logging and formatting
   libsqlite3-dev            # the results store
   zlib1g-dev                # gzip-compressed idx files (Fashion-MNIST)
+  libmatio-dev              # MATLAB .mat files (SVHN)
   libgtest-dev libgmock-dev # the test suite
   libbenchmark-dev          # bench/
   dataset-fashion-mnist     # the embedded stand-in dataset
