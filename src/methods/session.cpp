@@ -61,6 +61,7 @@ std::string Session::baseline_path(std::string* identity) const {
 
 models::Network Session::baseline() {
   auto log = log::get("baseline");
+  torch::manual_seed(static_cast<std::uint64_t>(seed_));  // the seed decides the initial weights too
   models::Network model = models::make_network(cfg_.network, {data_.input_shape, data_.num_classes});
   model->to(device_);
   if (baseline_state_.empty()) {
