@@ -37,6 +37,13 @@ std::string Session::cell_key(const std::string& method, int bits) const {
                                  bits, seed_));
 }
 
+std::string Session::checkpoint_path(const std::string& method, int bits) const {
+  return (fs::path(cfg_.output_dir) / "checkpoints" /
+          fmt::format("{}-{}-{}bit-seed{}-{}.pt", label_, method == "adaptive+gradual" ? "adaptive-gradual" : method,
+                      bits, seed_, cell_key(method, bits)))
+      .string();
+}
+
 bool Session::done(const std::string& method, int bits) const {
   return !force_ && store_.has_ok(cell_key(method, bits));
 }
@@ -157,8 +164,12 @@ void Session::record(const std::string& method, int bits, const std::string& ste
   r.steps = fit.steps;
   r.samples_per_s = fit.samples_per_s;
   r.curve = fit.curve;
-  if (hook)
+  if (hook) {
     for (const auto& g : hook->groups()) r.group_names.push_back(g.name);
+    // The kept network: float weights and the Δ they were scored with, so
+    // w_q = Q(w, Δ) can be rebuilt exactly (written before the record).
+    train::save_checkpoint(checkpoint_path(method, bits), *model, hook->steps());
+  }
   store_.put(r);
   log::get("result")->info("{} {}: test error {:.2f}% (dev {:.2f}%){}", label_,
                            bits ? fmt::format("{} {}-bit", method, bits) : method, r.test_metric, r.dev_metric,

@@ -49,6 +49,8 @@ class Session {
                       std::chrono::steady_clock::time_point started);
 
   std::string cell_key(const std::string& method, int bits) const;
+  // Where a quantized cell's kept network (weights + Δ) is saved.
+  std::string checkpoint_path(const std::string& method, int bits) const;
   train::StepPolicy adaptive_policy() const;
 
  private:

@@ -65,6 +65,11 @@ TEST(Cli, TinyRunWritesCompleteRecordsAndATable) {
       for (const auto& p : full->curve) EXPECT_EQ(p.deltas.size(), 5u);
     }
   }
+  // Each quantized cell's kept network is saved with its Δ.
+  int checkpoints = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "out" / "checkpoints"))
+    checkpoints += e.path().extension() == ".pt";
+  EXPECT_EQ(checkpoints, 3);
   // The float baseline is cached and reused: a second run trains nothing.
   auto again = run_qretrain("run --config tiny.yaml --set runtime.progress=off", dir.path());
   ASSERT_EQ(again.exit_code, 0) << again.err;
