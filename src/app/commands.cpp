@@ -125,7 +125,6 @@ int cmd_qstep(int bits, const std::string& file) {
     text = read_text_file(file);
   }
   std::vector<float> w;
-  std::istringstream in(text);
   std::string token;
   int line = 1;
   std::size_t pos = 0;

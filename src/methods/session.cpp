@@ -102,14 +102,10 @@ models::Network Session::baseline() {
       atomic_write_text(sidecar, identity);
       record("float", 0, "-", model, nullptr, fit, started);
     }
-    for (const auto& p : model->parameters()) baseline_state_.push_back(p.detach().clone());
-    for (const auto& b : model->buffers()) baseline_state_.push_back(b.detach().clone());
+    baseline_state_ = models::copy_state(*model);
     return model;
   }
-  torch::NoGradGuard no_grad;
-  std::size_t i = 0;
-  for (auto& p : model->parameters()) p.copy_(baseline_state_[i++]);
-  for (auto& b : model->buffers()) b.copy_(baseline_state_[i++]);
+  models::load_state(*model, baseline_state_);
   return model;
 }
 

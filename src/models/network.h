@@ -36,6 +36,11 @@ std::string network_label(const config::NetworkConfig& cfg);
 
 std::int64_t count_parameters(const torch::nn::Module& m);
 
+// A copy of a module's parameters then buffers (the float weights and, e.g.,
+// batch-norm statistics), and its inverse: in-memory snapshots.
+std::vector<torch::Tensor> copy_state(const torch::nn::Module& m);
+void load_state(torch::nn::Module& m, const std::vector<torch::Tensor>& state);
+
 // Throws a network.kind error unless the input is square images of at least
 // `min_side` pixels whose side is a multiple of `multiple`.
 void require_square_images(const NetworkSpec& spec, const std::string& kind, std::int64_t min_side,

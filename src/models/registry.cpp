@@ -60,6 +60,20 @@ void require_square_images(const NetworkSpec& spec, const std::string& kind, std
                                 fmt::join(s, "x")));
 }
 
+std::vector<torch::Tensor> copy_state(const torch::nn::Module& m) {
+  std::vector<torch::Tensor> state;
+  for (const auto& p : m.parameters()) state.push_back(p.detach().clone());
+  for (const auto& b : m.buffers()) state.push_back(b.detach().clone());
+  return state;
+}
+
+void load_state(torch::nn::Module& m, const std::vector<torch::Tensor>& state) {
+  torch::NoGradGuard no_grad;
+  std::size_t i = 0;
+  for (auto& p : m.parameters()) p.copy_(state.at(i++));
+  for (auto& b : m.buffers()) b.copy_(state.at(i++));
+}
+
 std::int64_t count_parameters(const torch::nn::Module& m) {
   std::int64_t n = 0;
   for (const auto& p : m.parameters())

@@ -37,7 +37,7 @@ void Progress::step(int epoch, int max_epochs, std::int64_t step, std::int64_t s
   std::fflush(stderr);
 }
 
-void Progress::evaluation(const EvalPoint& p, double) {
+void Progress::evaluation(const EvalPoint& p) {
   last_dev_ = p.dev_metric;
   if (enabled_ && drawn_) {
     std::fprintf(stderr, "\r\033[K");  // the log line that follows replaces the live line

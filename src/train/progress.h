@@ -15,7 +15,7 @@ class Progress {
   Progress(bool enabled, std::string tag);
   void step(int epoch, int max_epochs, std::int64_t step, std::int64_t steps_per_epoch, double loss, double lr,
             double samples_per_s);
-  void evaluation(const EvalPoint& p, double best_dev);
+  void evaluation(const EvalPoint& p);
   void finish();
 
  private:

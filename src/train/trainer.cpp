@@ -45,17 +45,13 @@ double Trainer::evaluate(const data::Split& split) {
 
 Trainer::Snapshot Trainer::snapshot() const {
   Snapshot s;
-  for (const auto& p : model_->parameters()) s.tensors.push_back(p.detach().clone());
-  for (const auto& b : model_->buffers()) s.tensors.push_back(b.detach().clone());
+  s.tensors = models::copy_state(*model_);
   if (hook_) s.deltas = hook_->steps();
   return s;
 }
 
 void Trainer::restore(const Snapshot& s) {
-  torch::NoGradGuard no_grad;
-  std::size_t i = 0;
-  for (auto& p : model_->parameters()) p.copy_(s.tensors[i++]);
-  for (auto& b : model_->buffers()) b.copy_(s.tensors[i++]);
+  models::load_state(*model_, s.tensors);
   if (hook_) hook_->set_steps(s.deltas);
 }
 
@@ -119,7 +115,7 @@ FitResult Trainer::fit(const FitOptions& opt) {
       bad_evals = 0;
       set_lr(lr);
     }
-    progress.evaluation(p, result.best_dev);
+    progress.evaluation(p);
     log->info("{} epoch {} step {} loss {} dev {:.2f}%{} lr {:.3g}", opt.tag, epoch, p.step,
               std::isnan(p.train_loss) ? "-" : fmt::format("{:.4f}", p.train_loss), p.dev_metric,
               improved ? " (best)" : "", p.lr);

@@ -80,7 +80,7 @@ class Trainer {
 
  private:
   struct Snapshot {
-    std::vector<torch::Tensor> tensors;  // parameters then buffers, float weights
+    std::vector<torch::Tensor> tensors;  // models::copy_state: float weights and buffers
     std::vector<double> deltas;
   };
   Snapshot snapshot() const;
