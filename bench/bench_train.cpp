@@ -24,8 +24,8 @@ data::Dataset synthetic_images(std::int64_t n) {
   d.name = "synthetic";
   d.input_shape = {1, 32, 32};
   d.num_classes = 10;
-  d.train = {torch::randn({n, 1, 32, 32}), torch::randint(0, 10, {n}, torch::kInt64)};
-  d.dev = {torch::randn({64, 1, 32, 32}), torch::randint(0, 10, {64}, torch::kInt64)};
+  d.train = data::Split::of(torch::randn({n, 1, 32, 32}), torch::randint(0, 10, {n}, torch::kInt64));
+  d.dev = data::Split::of(torch::randn({64, 1, 32, 32}), torch::randint(0, 10, {64}, torch::kInt64));
   return d;
 }
 

@@ -13,6 +13,10 @@ PACKAGES=(
   libsqlite3-dev            # the results store
   zlib1g-dev                # gzip-compressed idx files (Fashion-MNIST)
   libmatio-dev              # MATLAB .mat files (SVHN)
+  libsndfile1-dev           # NIST SPHERE audio (TIMIT .WAV files)
+  flite1-dev                # speech synthesis for the TIMIT stand-in corpus (voices kal16, awb, rms, slt)
+  dict-gcide                # English sentences for the speech stand-in (and the text stand-in)
+  gnuplot-nox               # `qretrain plot` renders Fig. 2 to PNG and SVG
   libgtest-dev libgmock-dev # the test suite
   libbenchmark-dev          # bench/
   dataset-fashion-mnist     # the embedded stand-in dataset

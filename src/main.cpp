@@ -40,11 +40,16 @@ int main(int argc, char** argv) {
   qstep->add_option("--bits,-b", bits, "bit width (2..8)")->required();
   qstep->add_option("file", file, "file of numbers, - for standard input")->required();
 
-  auto* data = app.add_subcommand("data", "datasets: inspect");
+  auto* data = app.add_subcommand("data", "datasets: inspect, build");
   data->fallthrough();
   data->require_subcommand(1);
   auto* inspect = data->add_subcommand("inspect", "counts per split, shapes, class histograms, pixel statistics");
   inspect->fallthrough();
+  std::string corpus, corpus_path;
+  auto* build = data->add_subcommand("build", "build an embedded stand-in corpus now (otherwise built on first use)");
+  build->fallthrough();
+  build->add_option("corpus", corpus, "speech-standin")->required()->check(CLI::IsMember({"speech-standin"}));
+  build->add_option("--path", corpus_path, "where to build it (default: the config's dataset.path)");
 
   try {
     app.parse(argc, argv);
@@ -57,6 +62,7 @@ int main(int argc, char** argv) {
     if (*cfg) return app::cmd_config(common, keys);
     if (*table) return app::cmd_table(common, format, output);
     if (*inspect) return app::cmd_data_inspect(common);
+    if (*build) return app::cmd_data_build(common, corpus, corpus_path);
     if (*run || !common.config_path.empty()) return app::cmd_run(common, force);
     std::cout << app.help();
     return 2;

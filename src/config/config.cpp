@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <set>
@@ -200,6 +201,41 @@ struct Reader {
   }
 };
 
+struct NetworkSpec {
+  std::string kind;
+  std::vector<int> hidden;  // empty: keep network.hidden
+  bool batch_norm = false;  // true: turn batch norm on
+};
+
+// "kind[:W1xW2...][+bn]", e.g. "lenet5", "ffdnn:512x512", "ffdnn:64x64+bn".
+NetworkSpec parse_network_spec(const std::string& text, const std::string& path) {
+  NetworkSpec spec;
+  std::string rest = text;
+  const std::string bn_suffix = "+bn";
+  if (rest.size() > bn_suffix.size() && rest.compare(rest.size() - bn_suffix.size(), bn_suffix.size(), bn_suffix) == 0) {
+    spec.batch_norm = true;
+    rest.resize(rest.size() - bn_suffix.size());
+  }
+  const auto colon = rest.find(':');
+  spec.kind = rest.substr(0, colon);
+  const Field* kind_field = find_field("network.kind");
+  if (std::find(kind_field->choices.begin(), kind_field->choices.end(), spec.kind) == kind_field->choices.end())
+    fail(path, fmt::format("'{}': network kind '{}' is not one of: {}", text, spec.kind,
+                           fmt::join(kind_field->choices, ", ")));
+  if (colon == std::string::npos) return spec;
+  std::stringstream widths(rest.substr(colon + 1));
+  std::string width;
+  while (std::getline(widths, width, 'x')) {
+    int w = 0;
+    auto [end, ec] = std::from_chars(width.data(), width.data() + width.size(), w);
+    if (ec != std::errc() || end != width.data() + width.size() || w < 1 || w > (1 << 16))
+      fail(path, fmt::format("'{}': hidden widths must be positive integers joined by 'x', e.g. ffdnn:512x512", text));
+    spec.hidden.push_back(w);
+  }
+  if (spec.hidden.empty()) fail(path, fmt::format("'{}': no hidden widths after ':'", text));
+  return spec;
+}
+
 Recipe read_recipe(const Reader& r, const std::string& section) {
   Recipe rec;
   rec.lr = r.positive(section + ".lr");
@@ -220,7 +256,8 @@ ExperimentConfig extract(const YAML::Node& resolved) {
   c.dataset.kind = r.str("dataset.kind");
   c.dataset.path = r.str("dataset.path");
   if (c.dataset.path.empty()) fail("dataset.path", "must not be empty");
-  if (!std::filesystem::exists(c.dataset.path)) {
+  // The speech stand-in is built at dataset.path on first use.
+  if (c.dataset.kind != "speech-standin" && !std::filesystem::exists(c.dataset.path)) {
     std::string hint = data::dataset_source_hint(c.dataset.kind);
     fail("dataset.path", fmt::format("{} does not exist{}", c.dataset.path, hint.empty() ? "" : "; " + hint));
   }
@@ -230,6 +267,17 @@ ExperimentConfig extract(const YAML::Node& resolved) {
   c.dataset.svhn_dev_per_class_train = static_cast<int>(r.integer("dataset.svhn.dev_per_class_train", 0, 100000));
   c.dataset.svhn_dev_per_class_extra = static_cast<int>(r.integer("dataset.svhn.dev_per_class_extra", 0, 100000));
   c.dataset.svhn_use_extra = r.boolean("dataset.svhn.use_extra");
+  c.dataset.context = static_cast<int>(r.integer("dataset.context", 0, 50));
+  c.dataset.cache_dir = r.str("dataset.cache_dir");
+  if (c.dataset.cache_dir.empty()) fail("dataset.cache_dir", "must not be empty");
+  c.dataset.standin_seed = static_cast<std::uint64_t>(r.integer("dataset.standin.seed", 0, kMax));
+  c.dataset.standin_utterances_per_speaker =
+      static_cast<int>(r.integer("dataset.standin.utterances_per_speaker", 1, 10000));
+  c.dataset.standin_snr_min_db = r.in_range("dataset.standin.snr_min_db", -20.0, 100.0, "[-20, 100)");
+  c.dataset.standin_snr_max_db = r.in_range("dataset.standin.snr_max_db", -20.0, 100.0, "[-20, 100)");
+  if (c.dataset.standin_snr_max_db < c.dataset.standin_snr_min_db)
+    fail("dataset.standin.snr_max_db", fmt::format("{} is below dataset.standin.snr_min_db ({})",
+                                                   c.dataset.standin_snr_max_db, c.dataset.standin_snr_min_db));
 
   c.network.kind = r.str("network.kind");
   c.network.hidden = r.ints("network.hidden", 1, 1 << 16, false);
@@ -261,7 +309,11 @@ ExperimentConfig extract(const YAML::Node& resolved) {
          fmt::format("{} is below the largest of quant.bits ({}): gradual only lowers precision",
                      c.quant.gradual_start_bits, max_bits));
 
-  if (r.at("grid.networks").size() > 0) c.grid_networks = r.strings("grid.networks");
+  if (r.at("grid.networks").size() > 0) {
+    c.grid_networks = r.strings("grid.networks");
+    for (std::size_t i = 0; i < c.grid_networks.size(); ++i)
+      parse_network_spec(c.grid_networks[i], fmt::format("grid.networks[{}]", i));
+  }
   c.seeds = r.ints("seeds", 0, 1 << 30, true);
 
   c.runtime.device = r.str("runtime.device");
@@ -350,9 +402,16 @@ ExperimentConfig load(const std::string& path, const std::vector<std::string>& o
 std::vector<ExperimentConfig> expand_networks(const ExperimentConfig& cfg) {
   if (cfg.grid_networks.empty()) return {cfg};
   std::vector<ExperimentConfig> out;
-  for (const auto& kind : cfg.grid_networks) {
+  for (std::size_t i = 0; i < cfg.grid_networks.size(); ++i) {
+    NetworkSpec spec = parse_network_spec(cfg.grid_networks[i], fmt::format("grid.networks[{}]", i));
     YAML::Node resolved = YAML::Clone(cfg.resolved);
-    resolved["network"]["kind"] = kind;
+    resolved["network"]["kind"] = spec.kind;
+    if (!spec.hidden.empty()) {
+      YAML::Node hidden(YAML::NodeType::Sequence);
+      for (int w : spec.hidden) hidden.push_back(w);
+      resolved["network"]["hidden"] = hidden;
+    }
+    if (spec.batch_norm) resolved["network"]["batch_norm"] = true;
     ExperimentConfig one = extract(resolved);
     one.source = cfg.source;
     out.push_back(std::move(one));

@@ -6,15 +6,22 @@ const std::vector<Field>& schema() {
   static const std::vector<Field> fields = {
       {"name", Kind::String, "experiment", "experiment name; groups runs in the results store and tables", {}},
 
-      {"dataset.kind", Kind::String, "fashion-mnist", "dataset loader", {"fashion-mnist", "svhn"}},
+      {"dataset.kind", Kind::String, "fashion-mnist", "dataset loader", {"fashion-mnist", "svhn", "timit", "speech-standin"}},
       {"dataset.path", Kind::String, "/usr/share/datasets/fashion-mnist",
-       "dataset folder (Fashion-MNIST: the four *-idx?-ubyte.gz files)", {}},
+       "dataset folder (Fashion-MNIST: the four *-idx?-ubyte.gz files; TIMIT: the folder holding TRAIN/ and TEST/; "
+       "speech-standin: built there on first use)", {}},
       {"dataset.dev_size", Kind::Int, "5000", "examples held out from the end of the training set as dev set", {}},
       {"dataset.train_limit", Kind::Int, "0", "use only the first N training examples (0 = all); for smoke runs", {}},
       {"dataset.test_limit", Kind::Int, "0", "use only the first N test examples (0 = all)", {}},
       {"dataset.svhn.dev_per_class_train", Kind::Int, "400", "svhn: dev images per class taken from train_32x32.mat", {}},
       {"dataset.svhn.dev_per_class_extra", Kind::Int, "200", "svhn: dev images per class taken from extra_32x32.mat", {}},
       {"dataset.svhn.use_extra", Kind::Bool, "true", "svhn: add extra_32x32.mat to training when present", {}},
+      {"dataset.context", Kind::Int, "5", "timit: frames of context each side (5 = the paper's 11-frame window)", {}},
+      {"dataset.cache_dir", Kind::String, "cache", "timit: folder for extracted features (recomputed when missing)", {}},
+      {"dataset.standin.seed", Kind::Int, "1", "speech-standin: seed of the synthetic corpus", {}},
+      {"dataset.standin.utterances_per_speaker", Kind::Int, "42", "speech-standin: sentences read by each speaker", {}},
+      {"dataset.standin.snr_min_db", Kind::Float, "5", "speech-standin: lowest SNR of the added noise (dB)", {}},
+      {"dataset.standin.snr_max_db", Kind::Float, "20", "speech-standin: highest SNR of the added noise (dB)", {}},
 
       {"network.kind", Kind::String, "lenet5", "network architecture (lenet5 = the paper's L, cnn_c = C, cnn_v = V)",
        {"lenet5", "cnn_c", "cnn_v", "ffdnn"}},
@@ -50,8 +57,9 @@ const std::vector<Field>& schema() {
       {"quant.gradual.start_bits", Kind::Int, "6", "gradual: first precision; lowered by one bit per stage", {}},
 
       {"grid.networks", Kind::StringList, "[]",
-       "run the experiment for each of these network kinds (table columns); empty = network.kind only",
-       {"lenet5", "cnn_c", "cnn_v", "ffdnn"}},
+       "run the experiment for each of these networks (table columns): a network.kind, optionally with hidden "
+       "widths and batch norm, e.g. ffdnn:512x512+bn; empty = the network section only",
+       {}},
       {"seeds", Kind::IntList, "[1]", "random seeds; every cell runs once per seed", {}},
 
       {"runtime.device", Kind::String, "auto", "compute device (auto = cuda when available)", {"auto", "cpu", "cuda"}},

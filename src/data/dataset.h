@@ -12,19 +12,39 @@
 
 namespace qretrain::data {
 
-// One split held as two tensors. size() / get(i) is the access protocol;
-// batching and shuffling are done by the trainer over index tensors.
+// One split. Images are held whole in x; speech frames are held once in x and
+// each example is a window of rows gathered through `context`, so the
+// 11-frame inputs (1353 floats each) are never materialised for the corpus.
+// Batching and shuffling are done by the trainer over index tensors.
 struct Split {
-  torch::Tensor x;  // [N, ...] float32
-  torch::Tensor y;  // [N] int64 class ids
+  torch::Tensor x;        // [N, ...] float32 examples, or [F, D] frames when context is set
+  torch::Tensor y;        // [N] int64 class ids
+  torch::Tensor context;  // optional [N, W] int64: example i = rows context[i] of x, concatenated
+  std::int64_t utterances = 0;  // speech only: for `data inspect`
+  std::int64_t speakers = 0;
+
+  static Split of(torch::Tensor examples, torch::Tensor labels) {
+    Split s;
+    s.x = std::move(examples);
+    s.y = std::move(labels);
+    return s;
+  }
   std::int64_t size() const { return y.defined() ? y.size(0) : 0; }
-  std::pair<torch::Tensor, torch::Tensor> get(std::int64_t i) const { return {x[i], y[i]}; }
+  // The examples idx (int64 [B]) as one float tensor [B, ...].
+  torch::Tensor inputs(const torch::Tensor& idx) const;
+  // The examples begin..end-1.
+  torch::Tensor inputs(std::int64_t begin, std::int64_t end) const;
 };
 
 struct Dataset {
   std::string name;                   // e.g. "Fashion-MNIST (stand-in for SVHN)"
   std::vector<std::int64_t> input_shape;  // per example, e.g. {1, 32, 32}
   int num_classes = 0;
+  std::vector<std::string> class_names;   // optional, for `data inspect`
+  // Optional [num_classes] int64: the class each output is scored as (TIMIT
+  // trains on 61 phones and is scored on 39); -1 drops an example from scoring.
+  torch::Tensor score_map;
+  std::string metric = "error rate";      // what evaluate() reports, for logs and tables
   Split train, dev, test;
 };
 
@@ -51,5 +71,9 @@ Dataset load_fashion_mnist(const config::DatasetConfig& cfg);
 // One .mat file: X (32x32x3xN uint8) -> [N, 3, 32, 32] in [0, 1]; y -> 0..9.
 Split read_svhn_mat(const std::string& path);
 Dataset load_svhn(const config::DatasetConfig& cfg);
+
+// ---- TIMIT (LDC layout, NIST SPHERE) and its flite stand-in: see timit.h ----
+Dataset load_timit(const config::DatasetConfig& cfg);
+Dataset load_speech_standin(const config::DatasetConfig& cfg);
 
 }  // namespace qretrain::data

@@ -65,8 +65,8 @@ Dataset load_fashion_mnist(const config::DatasetConfig& cfg) {
   if (cfg.dev_size >= n)
     throw UserError(fmt::format("dataset.dev_size: {} leaves no training images ({} available)", cfg.dev_size, n));
   const std::int64_t n_train = n - cfg.dev_size;
-  d.train = {train_all.x.slice(0, 0, n_train), train_all.y.slice(0, 0, n_train)};
-  d.dev = {train_all.x.slice(0, n_train, n), train_all.y.slice(0, n_train, n)};
+  d.train = Split::of(train_all.x.slice(0, 0, n_train), train_all.y.slice(0, 0, n_train));
+  d.dev = Split::of(train_all.x.slice(0, n_train, n), train_all.y.slice(0, n_train, n));
 
   // Normalise with training-set statistics only (no peeking at dev/test).
   const float mean = d.train.x.mean().item<float>();

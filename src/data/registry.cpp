@@ -13,6 +13,8 @@ const std::map<std::string, Loader>& loaders() {
   static const std::map<std::string, Loader> table = {
       {"fashion-mnist", load_fashion_mnist},
       {"svhn", load_svhn},
+      {"timit", load_timit},
+      {"speech-standin", load_speech_standin},
   };
   return table;
 }

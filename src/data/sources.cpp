@@ -9,6 +9,10 @@ std::string dataset_source_hint(const std::string& kind) {
            "configs/fmnist_L.yaml (also fmnist_C, fmnist_V)";
   if (kind == "fashion-mnist")
     return "Fashion-MNIST comes with Debian's dataset-fashion-mnist package (apt-get install dataset-fashion-mnist)";
+  if (kind == "timit")
+    return "TIMIT is licensed by the LDC (catalog LDC93S1) and is not bundled; point dataset.path at the folder "
+           "holding TRAIN/ and TEST/. The offline stand-in is configs/standin_512.yaml (synthetic flite speech in "
+           "TIMIT layout)";
   return "";
 }
 

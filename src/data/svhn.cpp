@@ -131,8 +131,8 @@ Split take_per_class(Split& from, int per_class, const std::string& path) {
       throw UserError(fmt::format("{}: only {} images of digit {} for a dev split of {} per class", path, taken[c], c,
                                   per_class));
   auto dev_t = torch::tensor(dev_idx, torch::kInt64), rest_t = torch::tensor(rest_idx, torch::kInt64);
-  Split dev{from.x.index_select(0, dev_t), from.y.index_select(0, dev_t)};
-  from = {from.x.index_select(0, rest_t), from.y.index_select(0, rest_t)};
+  Split dev = Split::of(from.x.index_select(0, dev_t), from.y.index_select(0, dev_t));
+  from = Split::of(from.x.index_select(0, rest_t), from.y.index_select(0, rest_t));
   return dev;
 }
 
@@ -154,15 +154,15 @@ Dataset load_svhn(const config::DatasetConfig& cfg) {
   if (fs::exists(dir / "extra_32x32.mat") && cfg.svhn_use_extra) {
     Split extra = read_svhn_mat(file("extra_32x32.mat"));
     Split extra_dev = take_per_class(extra, cfg.svhn_dev_per_class_extra, file("extra_32x32.mat"));
-    train = {torch::cat({train.x, extra.x}), torch::cat({train.y, extra.y})};
-    dev = {torch::cat({dev.x, extra_dev.x}), torch::cat({dev.y, extra_dev.y})};
+    train = Split::of(torch::cat({train.x, extra.x}), torch::cat({train.y, extra.y}));
+    dev = Split::of(torch::cat({dev.x, extra_dev.x}), torch::cat({dev.y, extra_dev.y}));
     d.name = "SVHN (train+extra)";
   }
   d.test = read_svhn_mat(file("test_32x32.mat"));
   if (cfg.train_limit > 0 && cfg.train_limit < train.size())
-    train = {train.x.slice(0, 0, cfg.train_limit), train.y.slice(0, 0, cfg.train_limit)};
+    train = Split::of(train.x.slice(0, 0, cfg.train_limit), train.y.slice(0, 0, cfg.train_limit));
   if (cfg.test_limit > 0 && cfg.test_limit < d.test.size())
-    d.test = {d.test.x.slice(0, 0, cfg.test_limit), d.test.y.slice(0, 0, cfg.test_limit)};
+    d.test = Split::of(d.test.x.slice(0, 0, cfg.test_limit), d.test.y.slice(0, 0, cfg.test_limit));
   d.train = train;
   d.dev = dev;
 

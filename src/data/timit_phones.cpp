@@ -64,6 +64,19 @@ int fold_to_39(int phone61) {
   return static_cast<int>(std::find(classes.begin(), classes.end(), cls) - classes.begin());
 }
 
+// The 50-speaker development set of Halberstadt (1998), drawn from the TEST
+// folder disjoint from the core test set: 400 utterances without SA.
+const std::vector<std::string>& dev_speakers() {
+  static const std::vector<std::string> speakers = {
+      "FAKS0", "FDAC1", "FJEM0", "MGWT0", "MJAR0", "MMDB1", "MMDM2", "MPDF0", "FCMH0", "FKMS0",
+      "MBDG0", "MBWM0", "MCSH0", "FADG0", "FDMS0", "FEDW0", "MGJF0", "MGLB0", "MRTK0", "MTAA0",
+      "MTDT0", "MTHC0", "MWJG0", "FNMR0", "FREW0", "FSEM0", "MBNS0", "MMJR0", "MDLS0", "MDLF0",
+      "MDVC0", "MERS0", "FMAH0", "FDRW0", "MRCS0", "MRJM4", "FCAL1", "MMWH0", "FJSJ0", "MAJC0",
+      "MJSW0", "MREB0", "FGJD0", "FJMG0", "MROA0", "MTEB0", "MJFC0", "MRJR0", "FMML0", "MRWS1",
+  };
+  return speakers;
+}
+
 const std::vector<std::string>& core_test_speakers() {
   static const std::vector<std::string> speakers = {
       "MDAB0", "MWBT0", "FELC0",  // DR1

@@ -21,5 +21,7 @@ int fold_to_39(int phone61);
 // The core test set's 24 speakers (2 male, 1 female per dialect region),
 // upper case as on the LDC discs.
 const std::vector<std::string>& core_test_speakers();
+// The standard 50-speaker development set (also from the TEST folder).
+const std::vector<std::string>& dev_speakers();
 
 }  // namespace qretrain::data::timit

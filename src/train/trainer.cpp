@@ -35,12 +35,25 @@ double Trainer::evaluate(const data::Split& split) {
   quant::QuantizedScope scope(hook_);
   constexpr std::int64_t kBatch = 1000;
   std::int64_t wrong = 0;
+  std::int64_t scored = 0;
+  const torch::Tensor& score_map = data_.score_map;
   for (std::int64_t i = 0; i < split.size(); i += kBatch) {
     std::int64_t end = std::min(split.size(), i + kBatch);
-    auto logits = model_->forward(split.x.slice(0, i, end).to(device_));
-    wrong += logits.argmax(1).ne(split.y.slice(0, i, end).to(device_)).sum().item<std::int64_t>();
+    auto predicted = model_->forward(split.inputs(i, end).to(device_)).argmax(1).cpu();
+    auto truth = split.y.slice(0, i, end);
+    if (score_map.defined()) {
+      // Score in the dataset's scoring classes (TIMIT: 61 phones -> 39).
+      predicted = score_map.index_select(0, predicted);
+      truth = score_map.index_select(0, truth);
+      auto keep = truth.ge(0);
+      wrong += predicted.ne(truth).logical_and(keep).sum().item<std::int64_t>();
+      scored += keep.sum().item<std::int64_t>();
+    } else {
+      wrong += predicted.ne(truth).sum().item<std::int64_t>();
+      scored += end - i;
+    }
   }
-  return split.size() ? 100.0 * static_cast<double>(wrong) / static_cast<double>(split.size()) : 0.0;
+  return scored ? 100.0 * static_cast<double>(wrong) / static_cast<double>(scored) : 0.0;
 }
 
 Trainer::Snapshot Trainer::snapshot() const {
@@ -137,7 +150,7 @@ FitResult Trainer::fit(const FitOptions& opt) {
     for (std::int64_t s = 0; s < steps_per_epoch && !stop; ++s) {
       if (g_stop_requested) throw Interrupted(fmt::format("{}: interrupted at epoch {}", opt.tag, epoch));
       auto idx = order.slice(0, s * batch, std::min(n, (s + 1) * batch));
-      auto x = train.x.index_select(0, idx).to(device_);
+      auto x = train.inputs(idx).to(device_);
       auto y = train.y.index_select(0, idx).to(device_);
       // -- train_step: forward/backward see w_q; the update lands on the float weights.
       double loss_value;

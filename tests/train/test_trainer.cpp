@@ -17,7 +17,7 @@ data::Dataset clusters(int n_train = 2000, int n_eval = 400) {
   auto make = [&](int n) {
     auto y = torch::randint(0, 4, {n}, torch::kInt64);
     auto x = centers.index_select(0, y) + torch::randn({n, 16});
-    return data::Split{x.view({n, 1, 4, 4}).contiguous(), y};
+    return data::Split::of(x.view({n, 1, 4, 4}).contiguous(), y);
   };
   data::Dataset d;
   d.name = "clusters";

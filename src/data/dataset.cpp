@@ -1,0 +1,18 @@
+#include "data/dataset.h"
+
+namespace qretrain::data {
+
+torch::Tensor Split::inputs(const torch::Tensor& idx) const {
+  if (!context.defined()) return x.index_select(0, idx);
+  // Gather the window rows of every example at once, then lay each window
+  // out flat: [B, W] row ids -> [B*W, D] -> [B, W*D].
+  auto rows = context.index_select(0, idx);
+  return x.index_select(0, rows.reshape({-1})).view({idx.size(0), -1});
+}
+
+torch::Tensor Split::inputs(std::int64_t begin, std::int64_t end) const {
+  if (!context.defined()) return x.slice(0, begin, end);
+  return x.index_select(0, context.slice(0, begin, end).reshape({-1})).view({end - begin, -1});
+}
+
+}  // namespace qretrain::data
