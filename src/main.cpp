@@ -34,6 +34,14 @@ int main(int argc, char** argv) {
   table->add_option("--format", format, "md or csv")->check(CLI::IsMember({"md", "csv"}));
   table->add_option("--output,-o", output, "write to this file (atomically) instead of standard output");
 
+  app::PlotOptions plot_opt;
+  auto* plot = app.add_subcommand("plot", "Fig. 2: step size of each layer over retraining epochs (PNG, SVG, CSV)");
+  plot->fallthrough();
+  plot->add_option("--network", plot_opt.network, "network column label, e.g. 256x256 (required for grids)");
+  plot->add_option("--method", plot_opt.method, "retraining method whose step sizes to draw")->capture_default_str();
+  plot->add_option("--seed", plot_opt.seed, "seed of the runs (default: the config's first)");
+  plot->add_option("--output,-o", plot_opt.output, "output path without extension (default: output.dir/plots/NAME-delta)");
+
   int bits = 0;
   std::string file;
   auto* qstep = app.add_subcommand("qstep", "L2-optimal step size of a list of numbers (whitespace separated)");
@@ -61,6 +69,7 @@ int main(int argc, char** argv) {
     if (*qstep) return app::cmd_qstep(bits, file);
     if (*cfg) return app::cmd_config(common, keys);
     if (*table) return app::cmd_table(common, format, output);
+    if (*plot) return app::cmd_plot(common, plot_opt);
     if (*inspect) return app::cmd_data_inspect(common);
     if (*build) return app::cmd_data_build(common, corpus, corpus_path);
     if (*run || !common.config_path.empty()) return app::cmd_run(common, force);

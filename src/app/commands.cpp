@@ -19,6 +19,7 @@
 #include "methods/methods.h"
 #include "models/network.h"
 #include "quant/qstep.h"
+#include "report/plot.h"
 #include "report/store.h"
 #include "report/table.h"
 #include "util/error.h"
@@ -173,6 +174,33 @@ int cmd_data_build(const CommonOptions& common, const std::string& kind, const s
   std::cout << fmt::format("built {}: {} speakers, {} utterances, {:.2f} h of audio in {:.1f} s\n", cfg.dataset.path,
                            summary.speakers, summary.utterances, summary.audio_seconds / 3600.0,
                            summary.build_seconds);
+  return 0;
+}
+
+int cmd_plot(const CommonOptions& common, const PlotOptions& opt) {
+  config::ExperimentConfig cfg = load_config(common, true);
+  const std::string path = store_path(cfg);
+  if (!std::filesystem::exists(path))
+    throw UserError(fmt::format("{}: no results store yet; run `qretrain run --config {}` first", path,
+                                common.config_path));
+  std::string network = opt.network;
+  if (network.empty()) {
+    auto networks = config::expand_networks(cfg);
+    if (networks.size() != 1)
+      throw UserError("--network: required when the config has several networks (grid.networks), e.g. 256x256");
+    network = models::network_label(networks[0].network);
+  }
+  const int seed = opt.seed != 0 ? opt.seed : cfg.seeds.front();
+  report::Store store(path);
+  auto curves = report::delta_curves(store, cfg.name, network, opt.method, seed);
+  const std::string base =
+      opt.output.empty() ? (std::filesystem::path(cfg.output_dir) / "plots" / (cfg.name + "-delta")).string()
+                         : opt.output;
+  const std::string dataset = store.runs(cfg.name).front().dataset;
+  report::plot_delta_curves(
+      curves, fmt::format("Step size of each layer during {} retraining, FFDNN {} ({})", opt.method, network, dataset),
+      base);
+  std::cout << fmt::format("wrote {0}.png, {0}.svg and {0}.csv ({1} bit widths)\n", base, curves.size());
   return 0;
 }
 

@@ -42,6 +42,14 @@ void write_fixture(const TempDir& dir, const std::string& prefix, std::uint32_t 
   write_gz(dir.file(prefix + "-labels-idx1-ubyte.gz"), idx_bytes(1, {n}, labels));
 }
 
+config::DatasetConfig fashion_config(const TempDir& dir, int dev_size) {
+  config::DatasetConfig cfg;
+  cfg.kind = "fashion-mnist";
+  cfg.path = dir.path().string();
+  cfg.dev_size = dev_size;
+  return cfg;
+}
+
 TEST(Idx, ReadsDimensionsAndPayload) {
   TempDir dir;
   write_gz(dir.file("a.gz"), idx_bytes(2, {2, 3}, {1, 2, 3, 4, 5, 6}));
@@ -84,7 +92,7 @@ TEST(FashionMnist, LoaderPadsSplitsAndNormalises) {
   TempDir dir;
   write_fixture(dir, "train", 50);
   write_fixture(dir, "t10k", 20);
-  config::DatasetConfig cfg{"fashion-mnist", dir.path().string(), 10, 0, 0};
+  config::DatasetConfig cfg = fashion_config(dir, 10);
   Dataset d = load(cfg);
   EXPECT_EQ(d.train.size(), 40);
   EXPECT_EQ(d.dev.size(), 10);  // the last 10 training images
@@ -109,14 +117,14 @@ TEST(FashionMnist, LoaderPadsSplitsAndNormalises) {
 TEST(FashionMnist, MismatchedOrMissingFilesNameTheFile) {
   TempDir dir;
   write_fixture(dir, "train", 30);
-  config::DatasetConfig cfg{"fashion-mnist", dir.path().string(), 10, 0, 0};
+  config::DatasetConfig cfg = fashion_config(dir, 10);
   EXPECT_THAT(error_of([&] { load(cfg); }), HasSubstr("missing t10k-images-idx3-ubyte.gz"));
   write_fixture(dir, "t10k", 5);
   write_gz(dir.file("t10k-labels-idx1-ubyte.gz"), idx_bytes(1, {4}, {1, 2, 3, 4}));
   EXPECT_THAT(error_of([&] { load(cfg); }), HasSubstr("t10k-labels-idx1-ubyte.gz: 4 labels for 5 images"));
   write_gz(dir.file("t10k-labels-idx1-ubyte.gz"), idx_bytes(1, {5}, {1, 2, 3, 4, 12}));
   EXPECT_THAT(error_of([&] { load(cfg); }), HasSubstr("t10k-labels-idx1-ubyte.gz: label 12 outside 0..9"));
-  config::DatasetConfig too_big{"fashion-mnist", dir.path().string(), 30, 0, 0};
+  config::DatasetConfig too_big = fashion_config(dir, 30);
   write_fixture(dir, "t10k", 5);
   EXPECT_THAT(error_of([&] { load(too_big); }), HasSubstr("dataset.dev_size: 30 leaves no training images"));
 }

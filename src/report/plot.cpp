@@ -1,0 +1,144 @@
+#include "report/plot.h"
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "util/error.h"
+#include "util/fsutil.h"
+
+namespace qretrain::report {
+namespace {
+
+namespace fs = std::filesystem;
+
+// gnuplot strings are single-quoted; a quote inside doubles.
+std::string quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+// One gnuplot data block per bit width: columns epoch, Δ of group 1..G.
+std::string data_blocks(const std::vector<DeltaCurve>& curves) {
+  std::string out;
+  for (const auto& c : curves) {
+    out += fmt::format("# bits {}: epoch {}\n", c.bits, fmt::join(c.groups, " "));
+    for (std::size_t i = 0; i < c.epochs.size(); ++i)
+      out += fmt::format("{} {:.9g}\n", c.epochs[i], fmt::join(c.deltas[i], " "));
+    out += "\n\n";  // gnuplot: two blank lines end a data set (index)
+  }
+  return out;
+}
+
+std::string gnuplot_script(const std::vector<DeltaCurve>& curves, const std::string& title, const std::string& data,
+                           const std::string& terminal, const std::string& output) {
+  std::string s = fmt::format("set terminal {}\nset output {}\n", terminal, quoted(output));
+  s += fmt::format("set multiplot layout 1,{} title {}\n", curves.size(), quoted(title));
+  s += "set xlabel 'retraining epoch'\nset ylabel 'step size {/Symbol D}'\nset key top right\nset grid\n"
+       "set logscale y\n";
+  for (std::size_t k = 0; k < curves.size(); ++k) {
+    const auto& c = curves[k];
+    s += fmt::format("set title '{}-bit'\nplot ", c.bits);
+    for (std::size_t g = 0; g < c.groups.size(); ++g)
+      s += fmt::format("{}{} index {} using 1:{} with linespoints title {}", g ? ", " : "", quoted(data), k, g + 2,
+                       quoted(c.groups[g]));
+    s += "\n";
+  }
+  return s + "unset multiplot\n";
+}
+
+void run_gnuplot(const fs::path& script) {
+  const std::string cmd = fmt::format("gnuplot {} 2>&1", quoted(script.string()));
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (!pipe) throw UserError("plot: cannot start gnuplot");
+  std::string messages;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, pipe)) messages += buf;
+  const int status = ::pclose(pipe);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) == 127)
+    throw UserError("plot: gnuplot not found (apt-get install gnuplot-nox)");
+  if (WEXITSTATUS(status) != 0) throw UserError(fmt::format("plot: gnuplot failed: {}", messages));
+}
+
+}  // namespace
+
+std::vector<DeltaCurve> delta_curves(const Store& store, const std::string& experiment, const std::string& network,
+                                     const std::string& method, int seed) {
+  std::map<int, DeltaCurve> by_bits;
+  std::vector<std::string> networks_seen;
+  for (const auto& run : store.runs(experiment)) {
+    if (run.method != method || run.status != "ok" || run.seed != seed) continue;
+    networks_seen.push_back(run.network);
+    if (run.network != network) continue;
+    auto full = store.run_with_curve(run.cell_key);
+    DeltaCurve c;
+    c.bits = run.bits;
+    c.groups = full->group_names;
+    for (const auto& p : full->curve) {
+      if (p.deltas.size() != c.groups.size()) continue;
+      c.epochs.push_back(p.epoch);
+      c.deltas.push_back(p.deltas);
+    }
+    if (!c.epochs.empty()) by_bits[run.bits] = std::move(c);
+  }
+  if (by_bits.empty()) {
+    std::sort(networks_seen.begin(), networks_seen.end());
+    networks_seen.erase(std::unique(networks_seen.begin(), networks_seen.end()), networks_seen.end());
+    throw UserError(fmt::format(
+        "plot: no finished '{}' runs of network '{}' (seed {}) in experiment '{}'{}", method, network, seed,
+        experiment,
+        networks_seen.empty() ? "; run the config first" : fmt::format(" (networks with such runs: {})",
+                                                                       fmt::join(networks_seen, ", "))));
+  }
+  std::vector<DeltaCurve> out;
+  for (auto& kv : by_bits) out.push_back(std::move(kv.second));
+  return out;
+}
+
+std::string render_delta_csv(const std::vector<DeltaCurve>& curves) {
+  std::string out = "bits,epoch,group,delta\n";
+  for (const auto& c : curves)
+    for (std::size_t i = 0; i < c.epochs.size(); ++i)
+      for (std::size_t g = 0; g < c.groups.size(); ++g)
+        out += fmt::format("{},{},{},{:.9g}\n", c.bits, c.epochs[i], c.groups[g], c.deltas[i][g]);
+  return out;
+}
+
+void plot_delta_curves(const std::vector<DeltaCurve>& curves, const std::string& title,
+                       const std::string& output_base) {
+  const fs::path base(output_base);
+  if (base.has_parent_path()) fs::create_directories(base.parent_path());
+  const fs::path work = fs::path(output_base + ".plot-tmp");
+  fs::create_directories(work);
+  try {
+    const fs::path data = work / "delta.dat";
+    atomic_write_text(data, data_blocks(curves));
+    const std::string width = std::to_string(std::max<std::size_t>(1, curves.size()) * 420);
+    for (const auto& [ext, terminal] :
+         {std::pair<std::string, std::string>{"png", "pngcairo size " + width + ",420 font 'sans,10'"},
+          {"svg", "svg size " + width + ",420 dynamic font 'sans,10'"}}) {
+      const fs::path image = work / ("figure." + ext);
+      const fs::path script = work / ("figure-" + ext + ".gp");
+      atomic_write_text(script, gnuplot_script(curves, title, data.string(), terminal, image.string()));
+      run_gnuplot(script);
+      if (!fs::exists(image) || fs::file_size(image) == 0)
+        throw UserError(fmt::format("plot: gnuplot wrote no {} image", ext));
+      fs::rename(image, output_base + "." + ext);  // same folder: atomic
+    }
+    atomic_write_text(output_base + ".csv", render_delta_csv(curves));
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(work, ec);
+    throw;
+  }
+  fs::remove_all(work);
+}
+
+}  // namespace qretrain::report

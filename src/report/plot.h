@@ -1,0 +1,35 @@
+// Fig. 2 of the paper: the step size Δ of each weight group over the
+// evaluations of quantized retraining, one panel per bit width, drawn by
+// gnuplot from the results store (PNG and SVG), with the plotted numbers
+// beside them as CSV.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "report/store.h"
+
+namespace qretrain::report {
+
+struct DeltaCurve {
+  int bits = 0;
+  std::vector<std::string> groups;            // weight group names (layers)
+  std::vector<int> epochs;                    // epochs completed at each evaluation
+  std::vector<std::vector<double>> deltas;    // [evaluation][group]
+};
+
+// The Δ curves of `method` runs on `network` (seed `seed`), one per bit width,
+// ascending. Throws UserError saying what is missing when nothing matches.
+std::vector<DeltaCurve> delta_curves(const Store& store, const std::string& experiment, const std::string& network,
+                                     const std::string& method, int seed);
+
+// Tidy CSV: bits,epoch,group,delta.
+std::string render_delta_csv(const std::vector<DeltaCurve>& curves);
+
+// Writes <output_base>.png, .svg and .csv (each whole or not at all) with
+// gnuplot. `title` heads the figure. Throws UserError when gnuplot is missing
+// or fails.
+void plot_delta_curves(const std::vector<DeltaCurve>& curves, const std::string& title,
+                       const std::string& output_base);
+
+}  // namespace qretrain::report
