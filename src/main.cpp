@@ -81,5 +81,9 @@ int main(int argc, char** argv) {
   } catch (const Interrupted& e) {
     std::cerr << "qretrain: " << e.what() << " (finished cells are stored; run again to continue)\n";
     return 130;
+  } catch (const std::exception& e) {
+    // Not the user's fault (or not foreseen): still one line, never an abort.
+    std::cerr << "qretrain: internal error: " << e.what() << "\n";
+    return 1;
   }
 }

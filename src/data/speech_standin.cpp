@@ -445,19 +445,25 @@ std::vector<std::string> ids_of(const std::vector<Speaker>& speakers, const std:
 
 // Everything a reader needs to reproduce or interpret the corpus; no paths
 // or times, so the same options give a byte-identical file.
-std::string marker_text(const Options& options, const std::vector<Speaker>& speakers, const Totals& totals) {
-  std::string text = fmt::format(
-      "qretrain speech stand-in: synthetic flite speech in TIMIT layout (NOT the LDC TIMIT corpus)\n"
+// The marker's lines that depend only on the build options (not on jobs).
+std::string settings_text(const Options& options) {
+  return fmt::format(
       "seed: {}\n"
       "train_speakers_count: {}\ndev_speakers_count: {}\ntest_speakers_count: {}\n"
       "utterances_per_speaker: {}\n"
       "snr_db: {} {}\n"
-      "text: {}\n"
+      "text: {}\n",
+      options.seed, options.train_speakers, options.dev_speakers, options.test_speakers,
+      options.utterances_per_speaker, options.snr_min_db, options.snr_max_db, options.text_path);
+}
+
+std::string marker_text(const Options& options, const std::vector<Speaker>& speakers, const Totals& totals) {
+  std::string text = fmt::format(
+      "qretrain speech stand-in: synthetic flite speech in TIMIT layout (NOT the LDC TIMIT corpus)\n"
+      "{}"
       "utterances: {}\n"
       "audio_seconds: {:.1f}\n",
-      options.seed, options.train_speakers, options.dev_speakers, options.test_speakers,
-      options.utterances_per_speaker, options.snr_min_db, options.snr_max_db, options.text_path,
-      totals.utterances, static_cast<double>(totals.samples) / kSampleRate);
+      settings_text(options), totals.utterances, static_cast<double>(totals.samples) / kSampleRate);
   for (const Speaker& s : speakers)
     text += fmt::format("speaker: {} split={} dr={} voice={} f0_shift={:.3f} duration_stretch={:.3f} noise={}\n",
                         s.id, s.split, s.dialect_region, kVoices[s.voice].name, s.f0_shift, s.duration_stretch,
@@ -593,6 +599,12 @@ Summary build(const Options& options) {
                          summary.speakers, summary.utterances, summary.audio_seconds / 3600, summary.build_seconds,
                          out_dir.string());
   return summary;
+}
+
+bool built_with(const std::string& corpus_root, const Options& options) {
+  std::ifstream in(fs::path(corpus_root) / marker_file_name());
+  const std::string marker{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  return marker.find(settings_text(options)) != std::string::npos;
 }
 
 SplitLists read_split_lists(const std::string& corpus_root) {

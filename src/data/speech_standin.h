@@ -46,6 +46,8 @@ struct SplitLists {
 // UserError naming the file when it is absent or lacks either list.
 SplitLists read_split_lists(const std::string& corpus_root);
 bool is_standin(const std::string& corpus_root);
+// Whether the corpus at corpus_root was built with these options (jobs aside).
+bool built_with(const std::string& corpus_root, const Options& options);
 std::string marker_file_name();
 
 // --- Building blocks, exposed for tests ---

@@ -318,7 +318,8 @@ Dataset load(const config::DatasetConfig& cfg, const std::string& name) {
 
 Dataset load_timit(const config::DatasetConfig& cfg) { return timit::load(cfg, "TIMIT"); }
 
-standin::Summary build_speech_standin(const config::DatasetConfig& cfg) {
+namespace {
+standin::Options standin_options(const config::DatasetConfig& cfg) {
   standin::Options o;
   o.out_dir = cfg.path;
   o.seed = cfg.standin_seed;
@@ -326,18 +327,35 @@ standin::Summary build_speech_standin(const config::DatasetConfig& cfg) {
   o.snr_min_db = cfg.standin_snr_min_db;
   o.snr_max_db = cfg.standin_snr_max_db;
   o.jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return standin::build(o);
+  return o;
+}
+}  // namespace
+
+standin::Summary build_speech_standin(const config::DatasetConfig& cfg) {
+  return standin::build(standin_options(cfg));
 }
 
 Dataset load_speech_standin(const config::DatasetConfig& cfg) {
+  namespace fs = std::filesystem;
   if (!standin::is_standin(cfg.path)) {
-    if (std::filesystem::exists(cfg.path) && !std::filesystem::is_empty(cfg.path))
+    if (fs::exists(cfg.path) && !fs::is_empty(cfg.path))
       throw UserError(fmt::format("dataset.path: {} exists but is not a stand-in corpus (no {}); point dataset.path "
                                   "at an empty or new folder",
                                   cfg.path, standin::marker_file_name()));
     log::get("data")->info("building the speech stand-in corpus at {} (first use)", cfg.path);
-    build_speech_standin(cfg);
+    std::error_code ec;
+    fs::remove(cfg.path, ec);  // an empty folder
+    try {
+      build_speech_standin(cfg);
+    } catch (const std::exception&) {
+      // Another process building the same corpus may have finished first.
+      if (!standin::is_standin(cfg.path) || !standin::built_with(cfg.path, standin_options(cfg))) throw;
+    }
   }
+  if (!standin::built_with(cfg.path, standin_options(cfg)))
+    throw UserError(fmt::format("dataset.standin: the corpus at {} was built with other settings (see its {}); "
+                                "use another dataset.path or delete that folder to rebuild",
+                                cfg.path, standin::marker_file_name()));
   return timit::load(cfg, "flite speech stand-in for TIMIT");
 }
 

@@ -60,6 +60,10 @@ TEST(SpeechCli, StandinIsBuiltOnFirstUseTrainedAndPlotted) {
   auto build = run_qretrain("data build speech-standin --config speech.yaml", dir.path());
   EXPECT_EQ(build.exit_code, 0) << build.err;
   EXPECT_THAT(build.out, HasSubstr("already built"));
+  // Other build settings never silently reuse this corpus.
+  auto other = run_qretrain("data inspect --config speech.yaml --set dataset.standin.seed=2", dir.path());
+  EXPECT_EQ(other.exit_code, 2);
+  EXPECT_THAT(other.err, HasSubstr("dataset.standin: the corpus at standin was built with other settings"));
 
   auto run = run_qretrain("run --config speech.yaml --set runtime.progress=off", dir.path());
   ASSERT_EQ(run.exit_code, 0) << run.err;
