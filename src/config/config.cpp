@@ -223,17 +223,18 @@ NetworkSpec parse_network_spec(const std::string& text, const std::string& path)
     fail(path, fmt::format("'{}': network kind '{}' is not one of: {}", text, spec.kind,
                            fmt::join(kind_field->choices, ", ")));
   if (colon == std::string::npos) return spec;
-  std::stringstream widths(rest.substr(colon + 1));
-  std::string width;
-  while (std::getline(widths, width, 'x')) {
+  const std::string widths = rest.substr(colon + 1);
+  for (std::size_t start = 0;;) {
+    const std::size_t x = widths.find('x', start);
+    const std::string width = widths.substr(start, x == std::string::npos ? std::string::npos : x - start);
     int w = 0;
     auto [end, ec] = std::from_chars(width.data(), width.data() + width.size(), w);
-    if (ec != std::errc() || end != width.data() + width.size() || w < 1 || w > (1 << 16))
+    if (width.empty() || ec != std::errc() || end != width.data() + width.size() || w < 1 || w > (1 << 16))
       fail(path, fmt::format("'{}': hidden widths must be positive integers joined by 'x', e.g. ffdnn:512x512", text));
     spec.hidden.push_back(w);
+    if (x == std::string::npos) return spec;
+    start = x + 1;
   }
-  if (spec.hidden.empty()) fail(path, fmt::format("'{}': no hidden widths after ':'", text));
-  return spec;
 }
 
 Recipe read_recipe(const Reader& r, const std::string& section) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "models/lstm_lm.h"
 #include "models/network.h"
 #include "util/error.h"
 
@@ -17,6 +18,7 @@ const std::map<std::string, Factory>& factories() {
       {"cnn_c", make_cnn_c},
       {"cnn_v", make_cnn_v},
       {"ffdnn", make_ffdnn},
+      {"lstm_lm", make_lstm_lm},
   };
   return table;
 }

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "train/progress.h"
+#include "train/sgd.h"
 #include "util/error.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -74,14 +75,9 @@ FitResult Trainer::fit(const FitOptions& opt) {
   auto generator = at::detail::createCPUGenerator(static_cast<std::uint64_t>(opt.seed) * 7919 + 17);
 
   // -- make_optimizer
-  torch::optim::SGD optimizer(model_->parameters(), torch::optim::SGDOptions(opt.recipe.lr)
-                                                        .momentum(opt.train.momentum)
-                                                        .nesterov(opt.train.optimizer == "sgd_nesterov")
-                                                        .weight_decay(opt.train.weight_decay));
-  auto set_lr = [&](double lr) {
-    for (auto& group : optimizer.param_groups())
-      static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
-  };
+  FusedSgd optimizer(model_->parameters(), opt.recipe.lr, opt.train.momentum,
+                     opt.train.optimizer == "sgd_nesterov", opt.train.weight_decay);
+  auto set_lr = [&](double lr) { optimizer.set_lr(lr); };
 
   const data::Split& train = data_.train;
   const std::int64_t n = train.size();

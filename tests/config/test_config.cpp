@@ -66,6 +66,26 @@ TEST(Config, ErrorsNameTheKeyPath) {
               HasSubstr("quant.gradual.start_bits"));
 }
 
+TEST(Config, GridNetworksGiveWidthsAndBatchNorm) {
+  TempDir dir;
+  ExperimentConfig c = load(dir.write("c.yaml", "grid:\n  networks: [lenet5, ffdnn:64x32, ffdnn:128x128x128+bn]\n"));
+  auto nets = expand_networks(c);
+  ASSERT_EQ(nets.size(), 3u);
+  EXPECT_EQ(nets[0].network.kind, "lenet5");
+  EXPECT_EQ(nets[1].network.kind, "ffdnn");
+  EXPECT_EQ(nets[1].network.hidden, (std::vector<int>{64, 32}));
+  EXPECT_FALSE(nets[1].network.batch_norm);
+  EXPECT_EQ(nets[2].network.hidden, (std::vector<int>{128, 128, 128}));
+  EXPECT_TRUE(nets[2].network.batch_norm);
+  EXPECT_THAT(error_of("grid:\n  networks: [ffdnn:64x]\n"),
+              HasSubstr("grid.networks[0]: 'ffdnn:64x': hidden widths must be positive integers"));
+  EXPECT_THAT(error_of("grid:\n  networks: [lenet5, resnet+bn]\n"),
+              HasSubstr("grid.networks[1]: 'resnet+bn': network kind 'resnet' is not one of"));
+  EXPECT_THAT(error_of("grid:\n  networks: [ffdnn:0x5]\n"), HasSubstr("grid.networks[0]"));
+  EXPECT_THAT(error_of("dataset:\n  standin:\n    snr_min_db: 30\n    snr_max_db: 20\n"),
+              HasSubstr("dataset.standin.snr_max_db: 20 is below dataset.standin.snr_min_db (30)"));
+}
+
 TEST(Config, DumpLoadsBackToTheSameConfig) {
   TempDir dir;
   ExperimentConfig c = load(dir.write("a.yaml", "name: round\nquant:\n  bits: [2, 5]\n"), {"train.lr=0.05"});

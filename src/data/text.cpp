@@ -1,0 +1,98 @@
+#include "data/text.h"
+
+#include <zlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "util/error.h"
+
+namespace qretrain::data::text {
+namespace {
+
+struct GzCloser {
+  void operator()(gzFile_s* f) const { gzclose(f); }
+};
+
+}  // namespace
+
+torch::Tensor read_bytes(const std::string& path) {
+  if (!std::filesystem::is_regular_file(path)) throw UserError(fmt::format("{}: file not found", path));
+  std::unique_ptr<gzFile_s, GzCloser> f(gzopen(path.c_str(), "rb"));
+  if (!f) throw UserError(fmt::format("{}: cannot open", path));
+  gzbuffer(f.get(), 1u << 20);
+
+  // The decompressed size is unknown up front: grow a buffer, then hand it to
+  // the tensor without a copy (enwik8 is 100 MB).
+  auto buffer = std::make_unique<std::vector<std::uint8_t>>();
+  constexpr std::size_t kChunk = 1u << 24;
+  for (;;) {
+    const std::size_t used = buffer->size();
+    buffer->resize(used + kChunk);
+    const int got = gzread(f.get(), buffer->data() + used, static_cast<unsigned>(kChunk));
+    if (got < 0) {
+      int errnum = 0;
+      throw UserError(fmt::format("{}: corrupt or unreadable ({})", path, gzerror(f.get(), &errnum)));
+    }
+    buffer->resize(used + static_cast<std::size_t>(got));
+    if (got == 0) break;
+  }
+  // A gzip stream cut short reads as a clean end of file; zlib reports it here.
+  int errnum = 0;
+  const char* message = gzerror(f.get(), &errnum);
+  if (errnum != Z_OK)
+    throw UserError(fmt::format("{}: corrupt or truncated ({})", path, message));
+  if (buffer->empty()) throw UserError(fmt::format("{}: empty file, expected text", path));
+
+  buffer->shrink_to_fit();
+  auto* owned = buffer.release();
+  return torch::from_blob(
+      owned->data(), {static_cast<std::int64_t>(owned->size())},
+      [owned](void*) { delete owned; }, torch::kUInt8);
+}
+
+ByteCorpus split_corpus(const torch::Tensor& bytes, std::string name) {
+  TORCH_CHECK(bytes.dim() == 1, "split_corpus: expected a 1-D byte stream");
+  const std::int64_t n = bytes.numel();
+  const std::int64_t train = n * 9 / 10;
+  const std::int64_t valid = n / 20;
+  ByteCorpus c;
+  c.name = std::move(name);
+  c.train = bytes.slice(0, 0, train);
+  c.valid = bytes.slice(0, train, train + valid);
+  c.test = bytes.slice(0, train + valid, n);
+  return c;
+}
+
+ByteCorpus load_enwik8(const std::string& path) {
+  return split_corpus(read_bytes(path), fmt::format("enwik8 ({})", path));
+}
+
+ByteCorpus load_gcide(const std::string& path) {
+  return split_corpus(read_bytes(path), fmt::format("GCIDE dictionary text, stand-in for enwik8 ({})", path));
+}
+
+torch::Tensor as_streams(const torch::Tensor& bytes, std::int64_t streams) {
+  TORCH_CHECK(bytes.dim() == 1 && streams > 0, "as_streams: expected a 1-D stream and streams > 0");
+  const std::int64_t length = bytes.numel() / streams;
+  if (length < 2)
+    throw UserError(fmt::format("text of {} bytes is too short for {} parallel streams", bytes.numel(), streams));
+  return bytes.slice(0, 0, streams * length).reshape({streams, length});
+}
+
+std::int64_t window_count(const torch::Tensor& rows, std::int64_t length) {
+  TORCH_CHECK(length > 0, "window_count: length must be positive");
+  return (rows.size(1) - 1 + length - 1) / length;
+}
+
+Window window(const torch::Tensor& rows, std::int64_t index, std::int64_t length) {
+  const std::int64_t begin = index * length;
+  const std::int64_t end = std::min(begin + length, rows.size(1) - 1);
+  TORCH_CHECK(begin < end, "window ", index, " of length ", length, " is past the end of ", rows.size(1), " columns");
+  return {rows.slice(1, begin, end).to(torch::kInt64), rows.slice(1, begin + 1, end + 1).to(torch::kInt64)};
+}
+
+}  // namespace qretrain::data::text

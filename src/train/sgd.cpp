@@ -1,0 +1,62 @@
+#include "train/sgd.h"
+
+namespace qretrain::train {
+namespace {
+
+// The fused update over n floats; restrict lets the compiler vectorise it.
+void fused_update(float* __restrict p, const float* __restrict g, float* __restrict buf, std::int64_t n, float lr,
+                  float m, float wd, bool nesterov, bool first) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float grad = g[i] + wd * p[i];
+    const float b = first ? grad : m * buf[i] + grad;
+    buf[i] = b;
+    p[i] -= lr * (nesterov ? grad + m * b : b);
+  }
+}
+
+bool fusable(const torch::Tensor& t) {
+  return t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous();
+}
+
+}  // namespace
+
+FusedSgd::FusedSgd(std::vector<torch::Tensor> params, double lr, double momentum, bool nesterov, double weight_decay)
+    : params_(std::move(params)),
+      momentum_(params_.size()),
+      lr_(lr),
+      momentum_coef_(momentum),
+      weight_decay_(weight_decay),
+      nesterov_(nesterov) {}
+
+void FusedSgd::zero_grad() {
+  for (auto& p : params_) p.mutable_grad() = torch::Tensor();
+}
+
+void FusedSgd::step() {
+  torch::NoGradGuard no_grad;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    torch::Tensor& p = params_[i];
+    const torch::Tensor& grad = p.grad();
+    if (!grad.defined()) continue;
+    if (momentum_coef_ == 0) {  // plain SGD
+      p.add_(weight_decay_ != 0 ? grad + weight_decay_ * p : grad, -lr_);
+      continue;
+    }
+    const bool first = !momentum_[i].defined();
+    if (first) momentum_[i] = torch::empty_like(p);
+    torch::Tensor& buf = momentum_[i];
+    if (fusable(p) && fusable(grad) && fusable(buf)) {
+      fused_update(p.data_ptr<float>(), grad.data_ptr<float>(), buf.data_ptr<float>(), p.numel(),
+                   static_cast<float>(lr_), static_cast<float>(momentum_coef_), static_cast<float>(weight_decay_),
+                   nesterov_, first);
+      continue;
+    }
+    // Other devices and dtypes: the same rule in tensor ops.
+    torch::Tensor g = weight_decay_ != 0 ? grad + weight_decay_ * p : grad;
+    if (first) buf.copy_(g);
+    else buf.mul_(momentum_coef_).add_(g);
+    p.add_(nesterov_ ? g + momentum_coef_ * buf : buf, -lr_);
+  }
+}
+
+}  // namespace qretrain::train
