@@ -33,6 +33,15 @@ std::string store_path(const config::ExperimentConfig& cfg) {
   return (std::filesystem::path(cfg.output_dir) / "results.sqlite").string();
 }
 
+// The store of a config that has been run; a clear error when it has not.
+std::string existing_store_path(const config::ExperimentConfig& cfg, const CommonOptions& common) {
+  const std::string path = store_path(cfg);
+  if (!std::filesystem::exists(path))
+    throw UserError(fmt::format("{}: no results store yet; run `qretrain run --config {}` first", path,
+                                common.config_path));
+  return path;
+}
+
 std::string render_table(const config::ExperimentConfig& cfg, const report::Store& store, const std::string& format) {
   report::Table table = report::build_table(cfg.name, store.runs(cfg.name));
   table.command = "qretrain run --config " + cfg.source;
@@ -80,10 +89,7 @@ int cmd_config(const CommonOptions& common, bool keys_reference) {
 
 int cmd_table(const CommonOptions& common, const std::string& format, const std::string& output) {
   config::ExperimentConfig cfg = load_config(common, true);
-  const std::string path = store_path(cfg);
-  if (!std::filesystem::exists(path))
-    throw UserError(fmt::format("{}: no results store yet; run `qretrain run --config {}` first", path,
-                                common.config_path));
+  const std::string path = existing_store_path(cfg, common);
   report::Store store(path);
   auto runs = store.runs(cfg.name);
   if (runs.empty())
@@ -179,10 +185,7 @@ int cmd_data_build(const CommonOptions& common, const std::string& kind, const s
 
 int cmd_plot(const CommonOptions& common, const PlotOptions& opt) {
   config::ExperimentConfig cfg = load_config(common, true);
-  const std::string path = store_path(cfg);
-  if (!std::filesystem::exists(path))
-    throw UserError(fmt::format("{}: no results store yet; run `qretrain run --config {}` first", path,
-                                common.config_path));
+  const std::string path = existing_store_path(cfg, common);
   std::string network = opt.network;
   if (network.empty()) {
     auto networks = config::expand_networks(cfg);

@@ -3,6 +3,7 @@
 
 #include <zlib.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -91,6 +92,15 @@ TEST(Text, GzipFileReadsBack) {
   EXPECT_EQ(as_string(read_bytes(dir.file("gcide.dict.dz"))), text);
   ByteCorpus c = load_gcide(dir.file("gcide.dict.dz"));
   EXPECT_EQ(c.train.numel() + c.valid.numel() + c.test.numel(), static_cast<std::int64_t>(text.size()));
+}
+
+TEST(Text, GcideStandInSplitsWhenInstalled) {
+  if (!std::filesystem::exists(kGcidePath)) GTEST_SKIP() << kGcidePath << " not installed (Debian dict-gcide)";
+  ByteCorpus c = load_gcide();
+  const std::int64_t n = c.train.numel() + c.valid.numel() + c.test.numel();
+  EXPECT_GT(n, 30'000'000);  // dict-gcide 0.48: 39,952,321 bytes of text
+  EXPECT_EQ(c.valid.numel(), n / 20);
+  EXPECT_NE(as_string(c.train.slice(0, 0, 400)).find("Collaborative International Dictionary"), std::string::npos);
 }
 
 TEST(Text, MissingEmptyOrCorruptFileNamesIt) {

@@ -88,9 +88,9 @@ TEST(LstmLm, LearnsAPeriodicStringToNearZeroBitsPerChar) {
 // carried across windows can supply the byte before.
 TEST(LstmLm, StateIsCarriedAcrossTruncationWindows) {
   torch::manual_seed(2);
-  auto rows = repeated_rows("aabb", 4 * 256, 4);
-  auto lm = make_lm({16});
-  train_carrying_state(*lm, rows, 2, 300);
+  auto rows = repeated_rows("aabb", 4 * 512, 4);
+  auto lm = make_lm({32});
+  train_carrying_state(*lm, rows, 8, 600);
   EXPECT_LT(evaluate_bits_per_char(*lm, rows, 1), 0.1);
 
   // Control: the same model with the state reset at every one-byte window.
