@@ -41,8 +41,9 @@ std::string gnuplot_script(const std::vector<DeltaCurve>& curves, const std::str
                            const std::string& terminal, const std::string& output) {
   std::string s = fmt::format("set terminal {}\nset output {}\n", terminal, quoted(output));
   s += fmt::format("set multiplot layout 1,{} title {}\n", curves.size(), quoted(title));
-  s += "set xlabel 'retraining epoch'\nset ylabel 'step size {/Symbol D}'\nset key top right\nset grid\n"
-       "set logscale y\n";
+  // Linear axes, as in the paper: the point is how much each layer's Δ moves.
+  s += "set xlabel 'retraining epoch'\nset ylabel 'step size {/Symbol D}'\nset key below horizontal\nset grid\n"
+       "set xtics 1\nset yrange [0:*]\n";
   for (std::size_t k = 0; k < curves.size(); ++k) {
     const auto& c = curves[k];
     s += fmt::format("set title '{}-bit'\nplot ", c.bits);
