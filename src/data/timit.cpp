@@ -162,7 +162,9 @@ torch::Tensor context_index(const std::vector<std::int64_t>& frames_per_utteranc
 
 namespace {
 
-// One split's features as extracted (before normalisation): what the cache holds.
+// One split's features as extracted (before normalisation): what the cache
+// holds, as kCachedTensorsPerSplit tensors per split in train, dev, test order.
+constexpr std::size_t kCachedTensorsPerSplit = 4, kSplits = 3;
 struct SplitFeatures {
   torch::Tensor frames;      // [F, D] float32
   torch::Tensor labels;      // [F] int64, 61 phones
@@ -242,11 +244,14 @@ std::vector<SplitFeatures> load_or_extract(const CorpusSplits& corpus, const fea
       throw UserError(fmt::format("{}: unreadable feature cache ({}); delete it to recompute", cache.string(),
                                   e.what()));
     }
-    if (t.size() != 12) throw UserError(fmt::format("{}: feature cache has the wrong layout; delete it", cache.string()));
+    if (t.size() != kCachedTensorsPerSplit * kSplits)
+      throw UserError(fmt::format("{}: feature cache has the wrong layout; delete it", cache.string()));
     log->info("features from cache {}", cache.string());
-    std::vector<SplitFeatures> out(3);
-    for (int i = 0; i < 3; ++i)
-      out[i] = {t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3].item<std::int64_t>()};
+    std::vector<SplitFeatures> out(kSplits);
+    for (std::size_t i = 0; i < kSplits; ++i) {
+      const std::size_t k = kCachedTensorsPerSplit * i;
+      out[i] = {t[k], t[k + 1], t[k + 2], t[k + 3].item<std::int64_t>()};
+    }
     return out;
   }
   log->info("extracting features of {} utterances ({}); cached at {}",
