@@ -45,6 +45,7 @@ std::string existing_store_path(const config::ExperimentConfig& cfg, const Commo
 std::string render_table(const config::ExperimentConfig& cfg, const report::Store& store, const std::string& format) {
   report::Table table = report::build_table(cfg.name, store.runs(cfg.name));
   table.command = "qretrain run --config " + cfg.source;
+  table.metric = data::metric_of_kind(cfg.dataset.kind);
   std::optional<report::PaperTable> paper;
   if (!cfg.report_paper.empty()) paper = report::load_paper_table(cfg.report_paper);
   const report::PaperTable* p = paper ? &*paper : nullptr;
@@ -148,6 +149,19 @@ void print_speech_splits(const data::Dataset& d, const std::vector<NamedSplit>& 
   std::cout << fmt::format("\nPhones with no frames: {}\n", absent.empty() ? "none" : fmt::format("{}", fmt::join(absent, " ")));
 }
 
+// Text: bytes, distinct symbols and the unigram entropy of each split, the
+// bits per character a model without context would score.
+void print_text_splits(const std::vector<NamedSplit>& splits) {
+  std::cout << "| split | bytes | distinct byte values | unigram entropy (bits per character) |\n|---|---:|---:|---:|\n";
+  for (const auto& [name, split] : splits) {
+    auto counts = torch::bincount(split->x.to(torch::kInt64), {}, 256).to(torch::kFloat64);
+    auto p = counts.masked_select(counts.gt(0)) / counts.sum();
+    const double entropy = -(p * p.log2()).sum().item<double>();
+    std::cout << fmt::format("| {} | {} | {} | {:.3f} |\n", name, split->size(), p.numel(), entropy);
+  }
+  std::cout << "\n(a train_limit/dev_limit/test_limit in the config counts bytes)\n";
+}
+
 }  // namespace
 
 int cmd_data_inspect(const CommonOptions& common) {
@@ -158,7 +172,8 @@ int cmd_data_inspect(const CommonOptions& common) {
   std::cout << fmt::format("example shape: [{}], classes: {}, metric: {}\n\n", fmt::join(d.input_shape, ", "),
                            d.num_classes, d.metric);
   const std::vector<NamedSplit> splits = {{"train", &d.train}, {"dev", &d.dev}, {"test", &d.test}};
-  if (d.train.context.defined()) print_speech_splits(d, splits);
+  if (d.task == data::Task::LanguageModel) print_text_splits(splits);
+  else if (d.train.context.defined()) print_speech_splits(d, splits);
   else print_image_splits(d, splits);
   return 0;
 }

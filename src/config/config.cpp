@@ -264,6 +264,7 @@ ExperimentConfig extract(const YAML::Node& resolved) {
   }
   c.dataset.dev_size = static_cast<int>(r.integer("dataset.dev_size", 0, 10000000));
   c.dataset.train_limit = r.integer("dataset.train_limit", 0, kMax);
+  c.dataset.dev_limit = r.integer("dataset.dev_limit", 0, kMax);
   c.dataset.test_limit = r.integer("dataset.test_limit", 0, kMax);
   c.dataset.svhn_dev_per_class_train = static_cast<int>(r.integer("dataset.svhn.dev_per_class_train", 0, 100000));
   c.dataset.svhn_dev_per_class_extra = static_cast<int>(r.integer("dataset.svhn.dev_per_class_extra", 0, 100000));
@@ -292,6 +293,14 @@ ExperimentConfig extract(const YAML::Node& resolved) {
   c.train.lr_decay = r.in_range("train.lr_decay", 1e-6, 1.0, "(0, 1)");
   c.train.patience = static_cast<int>(r.integer("train.patience", 1, 1000000));
   c.train.eval_every = static_cast<int>(r.integer("train.eval_every", 0, 1 << 30));
+  c.train.streams = static_cast<int>(r.integer("train.streams", 1, 1 << 16));
+  c.train.bptt_steps = static_cast<int>(r.integer("train.bptt_steps", 1, 1 << 20));
+  c.train.bptt_unroll = static_cast<int>(r.integer("train.bptt_unroll", 1, 1 << 20));
+  if (c.train.bptt_unroll < c.train.bptt_steps)
+    fail("train.bptt_unroll", fmt::format("{} is below train.bptt_steps ({}): an update back-propagates through at "
+                                          "least the steps it advances",
+                                          c.train.bptt_unroll, c.train.bptt_steps));
+  c.train.epoch_chars = r.integer("train.epoch_chars", 0, kMax);
   c.train.float_recipe = read_recipe(r, "train");
   c.train.retrain_recipe = read_recipe(r, "retrain");
 

@@ -19,6 +19,7 @@ struct DatasetConfig {
   std::string path;   // folder or file of the dataset
   int dev_size = 0;   // images held out from the end of the training set
   std::int64_t train_limit = 0;  // 0 = all; small values make quick smoke runs
+  std::int64_t dev_limit = 0;    // text only: bytes of the validation split
   std::int64_t test_limit = 0;
   int svhn_dev_per_class_train = 400;  // SVHN dev split (Sermanet et al. 2012)
   int svhn_dev_per_class_extra = 200;
@@ -32,7 +33,7 @@ struct DatasetConfig {
 
 struct NetworkConfig {
   std::string kind;             // registry key in models/
-  std::vector<int> hidden;      // hidden layer widths (ffdnn)
+  std::vector<int> hidden;      // hidden layer widths (ffdnn), LSTM layer widths (lstm_lm)
   bool batch_norm = false;
   std::string label;            // table column; derived when empty
 };
@@ -52,6 +53,13 @@ struct TrainConfig {
   double lr_decay = 0.5;  // factor applied on a plateau
   int patience = 4;       // non-improving evaluations before a decay
   int eval_every = 0;     // updates between dev evaluations; 0 = epoch end
+  // Language models: truncated BPTT over `streams` parallel streams; each
+  // update advances bptt_steps (k1) characters and back-propagates through
+  // bptt_unroll (k2) steps; an epoch is epoch_chars characters (0 = all).
+  int streams = 64;
+  int bptt_steps = 128;
+  int bptt_unroll = 256;
+  std::int64_t epoch_chars = 0;
   Recipe float_recipe;
   Recipe retrain_recipe;
 };

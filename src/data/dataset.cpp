@@ -1,5 +1,7 @@
 #include "data/dataset.h"
 
+#include <fmt/format.h>
+
 namespace qretrain::data {
 
 torch::Tensor Split::inputs(const torch::Tensor& idx) const {
@@ -13,6 +15,14 @@ torch::Tensor Split::inputs(const torch::Tensor& idx) const {
 torch::Tensor Split::inputs(std::int64_t begin, std::int64_t end) const {
   if (!context.defined()) return x.slice(0, begin, end);
   return x.index_select(0, context.slice(0, begin, end).reshape({-1})).view({end - begin, -1});
+}
+
+std::string Dataset::format_metric(double value) const {
+  return task == Task::LanguageModel ? fmt::format("{:.3f} bpc", value) : fmt::format("{:.2f}%", value);
+}
+
+std::string metric_of_kind(const std::string& kind) {
+  return kind == "enwik8" || kind == "gcide" ? "bits per character" : "error rate";
 }
 
 }  // namespace qretrain::data

@@ -16,9 +16,11 @@ namespace qretrain::data {
 // each example is a window of rows gathered through `context`, so the
 // 11-frame inputs (1353 floats each) are never materialised for the corpus.
 // Batching and shuffling are done by the trainer over index tensors.
+// Text splits hold the byte stream itself in x (1-D uint8) and no labels:
+// each byte is the target of the one before it.
 struct Split {
-  torch::Tensor x;        // [N, ...] float32 examples, or [F, D] frames when context is set
-  torch::Tensor y;        // [N] int64 class ids
+  torch::Tensor x;        // [N, ...] float32 examples, [F, D] frames when context is set, or [N] uint8 text
+  torch::Tensor y;        // [N] int64 class ids (undefined for text)
   torch::Tensor context;  // optional [N, W] int64: example i = rows context[i] of x, concatenated
   std::int64_t utterances = 0;  // speech only: for `data inspect`
   std::int64_t speakers = 0;
@@ -29,15 +31,21 @@ struct Split {
     s.y = std::move(labels);
     return s;
   }
-  std::int64_t size() const { return y.defined() ? y.size(0) : 0; }
+  // Examples; for text, bytes.
+  std::int64_t size() const { return y.defined() ? y.size(0) : x.defined() ? x.numel() : 0; }
   // The examples idx (int64 [B]) as one float tensor [B, ...].
   torch::Tensor inputs(const torch::Tensor& idx) const;
   // The examples begin..end-1.
   torch::Tensor inputs(std::int64_t begin, std::int64_t end) const;
 };
 
+// What is learnt: a class per example (scored as error %), or the next byte of
+// a text (scored in bits per character, train::LanguageModelTask).
+enum class Task { Classification, LanguageModel };
+
 struct Dataset {
   std::string name;                   // e.g. "Fashion-MNIST (stand-in for SVHN)"
+  Task task = Task::Classification;
   std::vector<std::int64_t> input_shape;  // per example, e.g. {1, 32, 32}
   int num_classes = 0;
   std::vector<std::string> class_names;   // optional, for `data inspect`
@@ -46,7 +54,13 @@ struct Dataset {
   torch::Tensor score_map;
   std::string metric = "error rate";      // what evaluate() reports, for logs and tables
   Split train, dev, test;
+
+  // A value of the metric for logs: "27.20%" or "1.653 bpc".
+  std::string format_metric(double value) const;
 };
+
+// The metric a dataset kind is scored in, without loading it (tables).
+std::string metric_of_kind(const std::string& kind);
 
 using Loader = std::function<Dataset(const config::DatasetConfig&)>;
 

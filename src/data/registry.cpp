@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "data/dataset.h"
+#include "data/text.h"
 #include "util/error.h"
 
 namespace qretrain::data {
@@ -15,6 +16,8 @@ const std::map<std::string, Loader>& loaders() {
       {"svhn", load_svhn},
       {"timit", load_timit},
       {"speech-standin", load_speech_standin},
+      {"enwik8", text::load_enwik8_dataset},
+      {"gcide", text::load_gcide_dataset},
   };
   return table;
 }

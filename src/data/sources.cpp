@@ -13,6 +13,12 @@ std::string dataset_source_hint(const std::string& kind) {
     return "TIMIT is licensed by the LDC (catalog LDC93S1) and is not bundled; point dataset.path at the folder "
            "holding TRAIN/ and TEST/. The offline stand-in is configs/standin_512.yaml (synthetic flite speech in "
            "TIMIT layout)";
+  if (kind == "enwik8")
+    return "enwik8 is not bundled (download http://mattmahoney.net/dc/enwik8.zip and unzip it; the 100,000,000-byte "
+           "file named enwik8 is the dataset); the offline stand-in is configs/gcide_256.yaml (also gcide_64, "
+           "gcide_128)";
+  if (kind == "gcide")
+    return "the GCIDE dictionary comes with Debian's dict-gcide package (apt-get install dict-gcide)";
   return "";
 }
 

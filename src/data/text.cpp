@@ -75,6 +75,25 @@ ByteCorpus load_gcide(const std::string& path) {
   return split_corpus(read_bytes(path), fmt::format("GCIDE dictionary text, stand-in for enwik8 ({})", path));
 }
 
+Dataset to_dataset(const ByteCorpus& corpus, const config::DatasetConfig& cfg) {
+  auto first = [](const torch::Tensor& bytes, std::int64_t limit) {
+    return limit > 0 && limit < bytes.numel() ? bytes.slice(0, 0, limit) : bytes;
+  };
+  Dataset d;
+  d.name = corpus.name;
+  d.task = Task::LanguageModel;
+  d.input_shape = {1};
+  d.num_classes = kSymbols;
+  d.metric = "bits per character";
+  d.train.x = first(corpus.train, cfg.train_limit);
+  d.dev.x = first(corpus.valid, cfg.dev_limit);
+  d.test.x = first(corpus.test, cfg.test_limit);
+  return d;
+}
+
+Dataset load_enwik8_dataset(const config::DatasetConfig& cfg) { return to_dataset(load_enwik8(cfg.path), cfg); }
+Dataset load_gcide_dataset(const config::DatasetConfig& cfg) { return to_dataset(load_gcide(cfg.path), cfg); }
+
 torch::Tensor as_streams(const torch::Tensor& bytes, std::int64_t streams) {
   TORCH_CHECK(bytes.dim() == 1 && streams > 0, "as_streams: expected a 1-D stream and streams > 0");
   const std::int64_t length = bytes.numel() / streams;

@@ -9,6 +9,9 @@
 
 #include <torch/torch.h>
 
+#include "config/config.h"
+#include "data/dataset.h"
+
 namespace qretrain::data::text {
 
 inline constexpr int kSymbols = 256;
@@ -34,6 +37,13 @@ ByteCorpus split_corpus(const torch::Tensor& bytes, std::string name);
 ByteCorpus load_enwik8(const std::string& path);
 // The dict-gcide stand-in: the whole decompressed dictionary text.
 ByteCorpus load_gcide(const std::string& path = kGcidePath);
+
+// A corpus as a language-model Dataset: 256 symbols, each split's bytes in x,
+// cut to dataset.train_limit / dev_limit / test_limit bytes when those are set.
+Dataset to_dataset(const ByteCorpus& corpus, const config::DatasetConfig& cfg);
+// dataset.kind enwik8 / gcide (registry loaders).
+Dataset load_enwik8_dataset(const config::DatasetConfig& cfg);
+Dataset load_gcide_dataset(const config::DatasetConfig& cfg);
 
 // The stream cut into `streams` contiguous pieces of equal length, one per row
 // ([streams, n / streams] uint8, a view), so that `streams` sequences are

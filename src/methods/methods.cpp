@@ -33,8 +33,9 @@ void exhaustive_step_search(Session& s, models::Network& model, quant::QuantHook
     }
     steps[g] = best_delta;
     hook.set_steps(steps);
-    log::get("method")->info("{} conventional {}-bit: search Δ[{}] {:.4g} -> {:.4g} (dev {:.2f}%)",
-                             s.network_label(), hook.bits(), hook.groups()[g].name, initial, best_delta, best_err);
+    log::get("method")->info("{} conventional {}-bit: search Δ[{}] {:.4g} -> {:.4g} (dev {})", s.network_label(),
+                             hook.bits(), hook.groups()[g].name, initial, best_delta,
+                             s.data().format_metric(best_err));
   }
 }
 

@@ -25,7 +25,7 @@ Session::Session(const config::ExperimentConfig& cfg, const data::Dataset& data,
       label_(models::network_label(cfg.network)),
       progress_(train::progress_enabled(cfg.runtime.progress)) {}
 
-std::string Session::cell_key(const std::string& method, int bits) const {
+std::string cell_key(const config::ExperimentConfig& cfg, const std::string& method, int bits, int seed) {
   // Everything that changes the cell's result, nothing that doesn't
   // (bit widths and methods of other cells, output, runtime).
   std::vector<std::string> sections = {"dataset", "network", "train"};
@@ -33,15 +33,31 @@ std::string Session::cell_key(const std::string& method, int bits) const {
   if (method == "conventional") sections.push_back("quant.conventional");
   if (method.find("adaptive") != std::string::npos) sections.push_back("quant.adaptive");
   if (method.find("gradual") != std::string::npos) sections.push_back("quant.gradual");
-  return stable_hash(fmt::format("{}|{}|{}|{}|{}", cfg_.name, config::canonical(cfg_.resolved, sections), method,
-                                 bits, seed_));
+  return stable_hash(fmt::format("{}|{}|{}|{}|{}", cfg.name, config::canonical(cfg.resolved, sections), method, bits,
+                                 seed));
+}
+
+std::string checkpoint_file(const config::ExperimentConfig& cfg, const std::string& method, int bits, int seed) {
+  return (fs::path(cfg.output_dir) / "checkpoints" /
+          fmt::format("{}-{}-{}bit-seed{}-{}.pt", models::network_label(cfg.network),
+                      method == "adaptive+gradual" ? "adaptive-gradual" : method, bits, seed,
+                      cell_key(cfg, method, bits, seed)))
+      .string();
+}
+
+std::string baseline_file(const config::ExperimentConfig& cfg, int seed, std::string* identity) {
+  *identity = config::canonical(cfg.resolved, {"dataset", "network", "train"}) + fmt::format("seed={};", seed);
+  return (fs::path(cfg.output_dir) / "baselines" /
+          fmt::format("{}-seed{}-{}.pt", models::network_label(cfg.network), seed, stable_hash(*identity)))
+      .string();
+}
+
+std::string Session::cell_key(const std::string& method, int bits) const {
+  return methods::cell_key(cfg_, method, bits, seed_);
 }
 
 std::string Session::checkpoint_path(const std::string& method, int bits) const {
-  return (fs::path(cfg_.output_dir) / "checkpoints" /
-          fmt::format("{}-{}-{}bit-seed{}-{}.pt", label_, method == "adaptive+gradual" ? "adaptive-gradual" : method,
-                      bits, seed_, cell_key(method, bits)))
-      .string();
+  return checkpoint_file(cfg_, method, bits, seed_);
 }
 
 bool Session::done(const std::string& method, int bits) const {
@@ -59,12 +75,7 @@ train::StepPolicy Session::adaptive_policy() const {
   return p;
 }
 
-std::string Session::baseline_path(std::string* identity) const {
-  *identity = config::canonical(cfg_.resolved, {"dataset", "network", "train"}) + fmt::format("seed={};", seed_);
-  return (fs::path(cfg_.output_dir) / "baselines" /
-          fmt::format("{}-seed{}-{}.pt", label_, seed_, stable_hash(*identity)))
-      .string();
-}
+std::string Session::baseline_path(std::string* identity) const { return baseline_file(cfg_, seed_, identity); }
 
 models::Network Session::baseline() {
   auto log = log::get("baseline");
@@ -167,8 +178,9 @@ void Session::record(const std::string& method, int bits, const std::string& ste
     train::save_checkpoint(checkpoint_path(method, bits), *model, hook->steps());
   }
   store_.put(r);
-  log::get("result")->info("{} {}: test error {:.2f}% (dev {:.2f}%){}", label_,
-                           bits ? fmt::format("{} {}-bit", method, bits) : method, r.test_metric, r.dev_metric,
+  log::get("result")->info("{} {}: test {} {} (dev {}){}", label_,
+                           bits ? fmt::format("{} {}-bit", method, bits) : method, data_.metric,
+                           data_.format_metric(r.test_metric), data_.format_metric(r.dev_metric),
                            hook ? fmt::format(", Δ = [{:.4g}]", fmt::join(hook->steps(), ", ")) : "");
 }
 

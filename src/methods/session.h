@@ -17,6 +17,14 @@
 
 namespace qretrain::methods {
 
+// Identity of a cell's result: a hash of every config section that changes it.
+std::string cell_key(const config::ExperimentConfig& cfg, const std::string& method, int bits, int seed);
+// Where a quantized cell's kept network (float weights + Δ) is saved.
+std::string checkpoint_file(const config::ExperimentConfig& cfg, const std::string& method, int bits, int seed);
+// Where the float baseline of (config, seed) is cached; `identity` receives
+// the config text saved beside it, which a reused cache must match.
+std::string baseline_file(const config::ExperimentConfig& cfg, int seed, std::string* identity);
+
 class Session {
  public:
   Session(const config::ExperimentConfig& cfg, const data::Dataset& data, torch::Device device, report::Store& store,

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <map>
 
 #include <fmt/format.h>
@@ -48,6 +49,11 @@ std::string network_label(const config::NetworkConfig& cfg) {
   if (cfg.kind == "cnn_v") return "V";
   if (cfg.kind == "ffdnn")
     return fmt::format("{}{}", fmt::join(cfg.hidden, "x"), cfg.batch_norm ? "+BN" : "");
+  if (cfg.kind == "lstm_lm" && !cfg.hidden.empty()) {
+    // Paper Table 4 names a network by its cells per layer.
+    const bool uniform = std::all_of(cfg.hidden.begin(), cfg.hidden.end(), [&](int w) { return w == cfg.hidden[0]; });
+    return uniform ? std::to_string(cfg.hidden[0]) : fmt::format("{}", fmt::join(cfg.hidden, "x"));
+  }
   return cfg.kind;
 }
 

@@ -30,10 +30,17 @@ void add_unique(std::vector<std::string>& v, const std::string& s) {
   if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
 }
 
-std::string format_cell(const Cell& c, bool markdown) {
+bool is_bpc(const Table& t) { return t.metric == "bits per character"; }
+
+// Error rates to 0.01%, bits per character to 0.001 (methods differ in the
+// third decimal at 6 bits).
+int decimals(const Table& t) { return is_bpc(t) ? 3 : 2; }
+
+std::string format_cell(const Cell& c, bool markdown, int digits) {
   if (c.n == 0 && c.failed == 0) return "";
   if (c.n == 0) return c.failed > 1 ? fmt::format("failed ({}x)", c.failed) : "failed";
-  std::string v = c.n > 1 ? fmt::format("{:.2f} ± {:.2f}", c.mean, c.stdev) : fmt::format("{:.2f}", c.mean);
+  std::string v = c.n > 1 ? fmt::format("{:.{}f} ± {:.{}f}", c.mean, digits, c.stdev, digits)
+                          : fmt::format("{:.{}f}", c.mean, digits);
   if (c.failed) v += fmt::format(" ({} failed)", c.failed);
   return markdown && c.best ? "**" + v + "**" : v;
 }
@@ -105,7 +112,8 @@ Table build_table(const std::string& experiment, const std::vector<RunRecord>& r
 
 std::string render_markdown(const Table& t, const PaperTable* paper) {
   std::string out;
-  out += fmt::format("Test error (%) of experiment `{}` on {}. Best method per bit width in bold.", t.experiment,
+  out += fmt::format("{} of experiment `{}` on {}. Best method per bit width in bold.",
+                     is_bpc(t) ? "Test bits per character (BPC)" : "Test error (%)", t.experiment,
                      fmt::join(t.datasets, ", "));
   if (paper)
     out += fmt::format(" Columns marked (paper): {} — the paper's numbers on {}, for comparison.", paper->title,
@@ -128,7 +136,7 @@ std::string render_markdown(const Table& t, const PaperTable* paper) {
     last_bits = row.bits;
     std::vector<std::string> cells;
     for (std::size_t col = 0; col < row.cells.size(); ++col) {
-      cells.push_back(format_cell(row.cells[col], true));
+      cells.push_back(format_cell(row.cells[col], true, decimals(t)));
       if (paper) {
         auto v = paper->find(row.bits, row.method, t.columns[col]);
         cells.push_back(v ? fmt::format("{:.2f}", *v) : "");
@@ -145,7 +153,8 @@ std::string render_markdown(const Table& t, const PaperTable* paper) {
 }
 
 std::string render_csv(const Table& t, const PaperTable* paper) {
-  std::string out = "bits,method,network,test_error_mean,test_error_std,seeds,failed,best";
+  std::string out = is_bpc(t) ? "bits,method,network,test_bpc_mean,test_bpc_std,seeds,failed,best"
+                              : "bits,method,network,test_error_mean,test_error_std,seeds,failed,best";
   out += paper ? ",paper\n" : "\n";
   for (const auto& row : t.rows)
     for (std::size_t col = 0; col < t.columns.size(); ++col) {

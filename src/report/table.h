@@ -34,6 +34,7 @@ struct Table {
   std::string first_started, last_finished;  // ISO times over all runs
   double total_wall_s = 0;                   // summed wall time of the runs
   std::string command;                       // how the runs were produced (set by the caller)
+  std::string metric = "error rate";         // data::Dataset::metric (set by the caller)
 };
 
 // Canonical method order in tables (also the registry's order).

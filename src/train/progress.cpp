@@ -30,15 +30,14 @@ void Progress::step(int epoch, int max_epochs, std::int64_t step, std::int64_t s
   double elapsed = std::chrono::duration<double>(now - start_).count();
   double done = epoch + static_cast<double>(step) / steps_per_epoch;
   double eta = done > 0 ? elapsed * (max_epochs - done) / done : 0;
-  std::string dev = last_dev_ >= 0 ? fmt::format("{:.2f}%", last_dev_) : "-";
   std::fprintf(stderr, "\r\033[K[%s] epoch %d/%d step %lld/%lld loss %.4f dev %s lr %.3g %.0f samples/s ETA<=%.0fs",
                tag_.c_str(), epoch + 1, max_epochs, static_cast<long long>(step),
-               static_cast<long long>(steps_per_epoch), loss, dev.c_str(), lr, samples_per_s, eta);
+               static_cast<long long>(steps_per_epoch), loss, last_dev_.c_str(), lr, samples_per_s, eta);
   std::fflush(stderr);
 }
 
-void Progress::evaluation(const EvalPoint& p) {
-  last_dev_ = p.dev_metric;
+void Progress::evaluation(std::string dev) {
+  last_dev_ = std::move(dev);
   if (enabled_ && drawn_) {
     std::fprintf(stderr, "\r\033[K");  // the log line that follows replaces the live line
     drawn_ = false;

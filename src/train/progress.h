@@ -8,20 +8,19 @@
 
 namespace qretrain::train {
 
-struct EvalPoint;
-
 class Progress {
  public:
   Progress(bool enabled, std::string tag);
   void step(int epoch, int max_epochs, std::int64_t step, std::int64_t steps_per_epoch, double loss, double lr,
             double samples_per_s);
-  void evaluation(const EvalPoint& p);
+  // A dev evaluation happened; `dev` is its metric as logged ("27.20%").
+  void evaluation(std::string dev);
   void finish();
 
  private:
   bool enabled_;
   std::string tag_;
-  double last_dev_ = -1;
+  std::string last_dev_ = "-";
   std::chrono::steady_clock::time_point start_, last_draw_;
   bool drawn_ = false;
 };

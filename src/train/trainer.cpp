@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "train/progress.h"
-#include "train/sgd.h"
+#include "train/optimizer.h"
 #include "util/error.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -32,29 +32,11 @@ Trainer::Trainer(models::Network model, const data::Dataset& data, torch::Device
 
 double Trainer::evaluate(const data::Split& split) {
   torch::NoGradGuard no_grad;
-  model_->eval();
   quant::QuantizedScope scope(hook_);
-  constexpr std::int64_t kBatch = 1000;
-  std::int64_t wrong = 0;
-  std::int64_t scored = 0;
-  const torch::Tensor& score_map = data_.score_map;
-  for (std::int64_t i = 0; i < split.size(); i += kBatch) {
-    std::int64_t end = std::min(split.size(), i + kBatch);
-    auto predicted = model_->forward(split.inputs(i, end).to(device_)).argmax(1).cpu();
-    auto truth = split.y.slice(0, i, end);
-    if (score_map.defined()) {
-      // Score in the dataset's scoring classes (TIMIT: 61 phones -> 39).
-      predicted = score_map.index_select(0, predicted);
-      truth = score_map.index_select(0, truth);
-      auto keep = truth.ge(0);
-      wrong += predicted.ne(truth).logical_and(keep).sum().item<std::int64_t>();
-      scored += keep.sum().item<std::int64_t>();
-    } else {
-      wrong += predicted.ne(truth).sum().item<std::int64_t>();
-      scored += end - i;
-    }
-  }
-  return scored ? 100.0 * static_cast<double>(wrong) / static_cast<double>(scored) : 0.0;
+  // Evaluation does not depend on the training settings (window lengths
+  // only change speed), so defaults suffice when fit() has not made a task.
+  if (!task_) task_ = make_task(model_, data_, config::TrainConfig{}, device_);
+  return task_->evaluate(split);
 }
 
 Trainer::Snapshot Trainer::snapshot() const {
@@ -74,17 +56,10 @@ FitResult Trainer::fit(const FitOptions& opt) {
   torch::manual_seed(opt.seed);
   auto generator = at::detail::createCPUGenerator(static_cast<std::uint64_t>(opt.seed) * 7919 + 17);
 
-  // -- make_optimizer
-  FusedSgd optimizer(model_->parameters(), opt.recipe.lr, opt.train.momentum,
-                     opt.train.optimizer == "sgd_nesterov", opt.train.weight_decay);
-  auto set_lr = [&](double lr) { optimizer.set_lr(lr); };
-
-  const data::Split& train = data_.train;
-  const std::int64_t n = train.size();
-  const std::int64_t batch = opt.train.batch_size;
-  // A final batch of one example is dropped: batch normalisation cannot
-  // train on it.
-  const std::int64_t steps_per_epoch = n % batch == 1 && n > 1 ? n / batch : (n + batch - 1) / batch;
+  // -- make_optimizer, and the task that cuts epochs into updates
+  auto optimizer = make_optimizer(model_->parameters(), opt.train, opt.recipe.lr);
+  task_ = make_task(model_, data_, opt.train, device_);
+  const std::int64_t steps_per_epoch = task_->steps_per_epoch();
   const auto start = std::chrono::steady_clock::now();
   auto seconds_since_start = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -122,11 +97,11 @@ FitResult Trainer::fit(const FitOptions& opt) {
     } else if (++bad_evals >= opt.train.patience) {
       lr *= opt.train.lr_decay;
       bad_evals = 0;
-      set_lr(lr);
+      optimizer->set_lr(lr);
     }
-    progress.evaluation(p);
-    log->info("{} epoch {} step {} loss {} dev {:.2f}%{} lr {:.3g}", opt.tag, epoch, p.step,
-              std::isnan(p.train_loss) ? "-" : fmt::format("{:.4f}", p.train_loss), p.dev_metric,
+    progress.evaluation(data_.format_metric(p.dev_metric));
+    log->info("{} epoch {} step {} loss {} dev {}{} lr {:.3g}", opt.tag, epoch, p.step,
+              std::isnan(p.train_loss) ? "-" : fmt::format("{:.4f}", p.train_loss), data_.format_metric(p.dev_metric),
               improved ? " (best)" : "", p.lr);
     if (lr < opt.recipe.lr_min * (1 - 1e-9)) {
       result.stop_reason = fmt::format("learning rate {:.3g} fell below {:.3g}", lr, opt.recipe.lr_min);
@@ -141,35 +116,33 @@ FitResult Trainer::fit(const FitOptions& opt) {
   bool stop = false;
   for (int epoch = 0; epoch < opt.recipe.max_epochs && !stop; ++epoch) {
     model_->train();
-    auto order = torch::randperm(n, generator, torch::kInt64);
+    task_->begin_epoch(generator);
     auto epoch_start = std::chrono::steady_clock::now();
     for (std::int64_t s = 0; s < steps_per_epoch && !stop; ++s) {
       if (g_stop_requested) throw Interrupted(fmt::format("{}: interrupted at epoch {}", opt.tag, epoch));
-      auto idx = order.slice(0, s * batch, std::min(n, (s + 1) * batch));
-      auto x = train.inputs(idx).to(device_);
-      auto y = train.y.index_select(0, idx).to(device_);
       // -- train_step: forward/backward see w_q; the update lands on the float weights.
-      double loss_value;
+      StepLoss loss;
       {
         quant::QuantizedScope scope(hook_);
-        optimizer.zero_grad();
-        auto loss = torch::nn::functional::cross_entropy(model_->forward(x), y);
-        loss.backward();
-        loss_value = loss.item<double>();
+        optimizer->zero_grad();
+        loss = task_->forward_backward(s);
       }
-      if (!std::isfinite(loss_value))
-        throw Diverged(fmt::format("training loss became {} at epoch {} step {}", loss_value, epoch, result.steps));
-      optimizer.step();
+      if (!std::isfinite(loss.mean))
+        throw Diverged(fmt::format("training loss became {} at epoch {} step {}", loss.mean, epoch, result.steps));
+      optimizer->step();
       if (hook_ && opt.policy.refit_after_update(epoch)) hook_->refit_steps();
       ++result.steps;
-      loss_sum += loss_value * static_cast<double>(idx.size(0));
-      loss_count += idx.size(0);
-      samples += idx.size(0);
+      loss_sum += loss.mean * static_cast<double>(loss.samples);
+      loss_count += loss.samples;
+      samples += loss.samples;
       progress.step(epoch, opt.recipe.max_epochs, s + 1, steps_per_epoch, loss_sum / loss_count, lr,
                     samples / std::max(1e-9, train_seconds + std::chrono::duration<double>(
                                                                   std::chrono::steady_clock::now() - epoch_start)
                                                                   .count()));
-      if (opt.train.eval_every > 0 && result.steps % opt.train.eval_every == 0) stop = evaluate_and_schedule(epoch);
+      if (opt.train.eval_every > 0 && result.steps % opt.train.eval_every == 0) {
+        stop = evaluate_and_schedule(epoch);
+        model_->train();  // evaluation left the model in eval mode (batch norm)
+      }
     }
     train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     result.epochs = epoch + 1;
@@ -183,7 +156,8 @@ FitResult Trainer::fit(const FitOptions& opt) {
   restore(best);
   result.wall_s = seconds_since_start();
   result.samples_per_s = train_seconds > 0 ? static_cast<double>(samples) / train_seconds : 0;
-  log->info("{} done: best dev {:.2f}% at evaluation {} ({}), {:.0f} samples/s, {:.1f} s", opt.tag, result.best_dev,
+  log->info("{} done: best dev {} at evaluation {} ({}), {:.0f} samples/s, {:.1f} s", opt.tag,
+            data_.format_metric(result.best_dev),
             result.best_index, result.stop_reason, result.samples_per_s, result.wall_s);
   return result;
 }

@@ -15,6 +15,7 @@
 #include "data/dataset.h"
 #include "models/network.h"
 #include "quant/hook.h"
+#include "train/task.h"
 
 namespace qretrain::train {
 
@@ -33,7 +34,7 @@ struct EvalPoint {
   std::int64_t step = 0;      // updates completed
   double lr = 0;
   double train_loss = 0;      // mean loss since the previous evaluation
-  double dev_metric = 0;      // error % on the dev set (with w_q when quantized)
+  double dev_metric = 0;      // the dataset's metric on the dev set (with w_q when quantized)
   double elapsed_s = 0;
   std::vector<double> deltas; // Δ of every weight group (empty for float)
 };
@@ -54,7 +55,7 @@ struct FitResult {
   int epochs = 0;
   std::int64_t steps = 0;
   double wall_s = 0;
-  double samples_per_s = 0;   // training throughput (updates only)
+  double samples_per_s = 0;   // training throughput (updates only): examples or characters per second
   std::string stop_reason;
 };
 
@@ -75,7 +76,8 @@ class Trainer {
   // budget is spent; leaves the model (and Δ) at the best-dev evaluation.
   FitResult fit(const FitOptions& options);
 
-  // Classification error (%) on a split, with w_q when quantized.
+  // The dataset's metric on a split (error % or bits per character), with
+  // w_q when quantized.
   double evaluate(const data::Split& split);
 
  private:
@@ -90,6 +92,7 @@ class Trainer {
   const data::Dataset& data_;
   torch::Device device_;
   quant::QuantHook* hook_;
+  std::unique_ptr<Task> task_;
 };
 
 // The float baseline and retrained networks are stored as LibTorch archives

@@ -8,6 +8,7 @@
 namespace qretrain::config {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using qretrain::testing::TempDir;
 
@@ -64,6 +65,13 @@ TEST(Config, ErrorsNameTheKeyPath) {
   EXPECT_THAT(error_of("", {"quant.bits=[2,12]"}), HasSubstr("quant.bits[1]: 12 is outside 2..8"));
   EXPECT_THAT(error_of("quant:\n  methods: [gradual]\n  bits: [2, 7]\n  gradual:\n    start_bits: 6\n"),
               HasSubstr("quant.gradual.start_bits"));
+  EXPECT_THAT(error_of("train:\n  bptt_steps: 128\n  bptt_unroll: 64\n"),
+              HasSubstr("train.bptt_unroll: 64 is below train.bptt_steps (128)"));
+  EXPECT_THAT(error_of("train:\n  streams: 0\n"), HasSubstr("train.streams: 0 is outside"));
+  // A missing corpus names the key and says where the data comes from.
+  EXPECT_THAT(error_of("dataset:\n  kind: enwik8\n  path: /no/enwik8\n"),
+              AllOf(HasSubstr("dataset.path: /no/enwik8 does not exist"), HasSubstr("enwik8.zip"),
+                    HasSubstr("configs/gcide_256.yaml")));
 }
 
 TEST(Config, GridNetworksGiveWidthsAndBatchNorm) {

@@ -124,5 +124,26 @@ TEST(Text, MissingEmptyOrCorruptFileNamesIt) {
   EXPECT_NE(message.find("corrupt"), std::string::npos);
 }
 
+TEST(Text, RegisteredDatasetCutsSplitsToTheByteLimits) {
+  TempDir dir;
+  const std::string path = dir.write("enwik8", numbered_bytes(10000));
+  config::DatasetConfig cfg;
+  cfg.kind = "enwik8";
+  cfg.path = path;
+  cfg.train_limit = 5000;
+  cfg.dev_limit = 300;
+  Dataset d = data::load(cfg);
+  EXPECT_EQ(d.task, Task::LanguageModel);
+  EXPECT_EQ(d.num_classes, 256);
+  EXPECT_EQ(d.metric, "bits per character");
+  EXPECT_EQ(d.train.size(), 5000);
+  EXPECT_EQ(d.dev.size(), 300);
+  EXPECT_EQ(d.test.size(), 500);  // no test limit: the whole last 5%
+  EXPECT_EQ(as_string(d.dev.x), numbered_bytes(9300).substr(9000));
+  EXPECT_EQ(d.format_metric(1.6534), "1.653 bpc");
+  cfg.path = dir.file("missing");
+  EXPECT_NE(error_of([&] { data::load(cfg); }).find(cfg.path), std::string::npos);
+}
+
 }  // namespace
 }  // namespace qretrain::data::text
