@@ -7,11 +7,10 @@
 // windows (1353 inputs) at batch time, 61 output classes.
 #include <benchmark/benchmark.h>
 
-#include <chrono>
-
 #include <fmt/format.h>
 
 #include "app/runtime.h"
+#include "bench_util.h"
 #include "data/dataset.h"
 #include "data/timit.h"
 #include "models/network.h"
@@ -41,20 +40,6 @@ data::Dataset synthetic_frames(std::int64_t frames) {
   return d;
 }
 
-// sgemm peak: the best of a few 2048^3 products with the current BLAS threads.
-double sgemm_peak_flops() {
-  constexpr std::int64_t n = 2048;
-  auto a = torch::randn({n, n}), b = torch::randn({n, n}), c = torch::empty({n, n});
-  double best = 0;
-  for (int i = 0; i < 6; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    torch::mm_out(c, a, b);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    best = std::max(best, 2.0 * n * n * n / s);
-  }
-  return best;
-}
-
 // Multiply-adds per frame of a dense net; training costs 3x (forward, weight
 // gradients, input gradients) minus the first layer's input gradients, which
 // nobody needs.
@@ -72,7 +57,7 @@ void BM_TrainFFDNN(benchmark::State& state) {
   const std::int64_t batch = state.range(2);
   config::RuntimeConfig rt;  // the dense default: 1 OpenMP thread, all cores to OpenBLAS
   app::configure_threads(rt, false);
-  static const double peak = sgemm_peak_flops();
+  static const double peak = bench::sgemm_peak_flops();
   static data::Dataset data = synthetic_frames(300 * 200);
   config::NetworkConfig net;
   net.kind = "ffdnn";

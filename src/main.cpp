@@ -31,8 +31,16 @@ int main(int argc, char** argv) {
   std::string format = "md", output;
   auto* table = app.add_subcommand("table", "print the paper-shaped table of a config's stored results");
   table->fallthrough();
-  table->add_option("--format", format, "md or csv")->check(CLI::IsMember({"md", "csv"}));
+  table->add_option("--format", format, "md, csv or tex (LaTeX, booktabs)")->check(CLI::IsMember({"md", "csv", "tex"}));
   table->add_option("--output,-o", output, "write to this file (atomically) instead of standard output");
+
+  std::string export_format = "csv", export_output;
+  auto* exp = app.add_subcommand("export", "every run and every evaluation point of the store (csv or jsonl)");
+  exp->fallthrough();
+  exp->add_option("--format", export_format, "csv (one row per evaluation point) or jsonl (one object per run)")
+      ->check(CLI::IsMember({"csv", "jsonl"}))
+      ->capture_default_str();
+  exp->add_option("--output,-o", export_output, "write to this file (atomically) instead of standard output");
 
   app::PlotOptions plot_opt;
   auto* plot = app.add_subcommand("plot", "Fig. 2: step size of each layer over retraining epochs (PNG, SVG, CSV)");
@@ -83,6 +91,7 @@ int main(int argc, char** argv) {
     if (*cfg) return app::cmd_config(common, keys);
     if (*table) return app::cmd_table(common, format, output);
     if (*plot) return app::cmd_plot(common, plot_opt);
+    if (*exp) return app::cmd_export(common, export_format, export_output);
     if (*sample) return app::cmd_sample(common, sample_opt);
     if (*inspect) return app::cmd_data_inspect(common);
     if (*build) return app::cmd_data_build(common, corpus, corpus_path);

@@ -19,6 +19,7 @@
 #include "methods/methods.h"
 #include "models/network.h"
 #include "quant/qstep.h"
+#include "report/export.h"
 #include "report/plot.h"
 #include "report/store.h"
 #include "report/table.h"
@@ -49,7 +50,9 @@ std::string render_table(const config::ExperimentConfig& cfg, const report::Stor
   std::optional<report::PaperTable> paper;
   if (!cfg.report_paper.empty()) paper = report::load_paper_table(cfg.report_paper);
   const report::PaperTable* p = paper ? &*paper : nullptr;
-  return format == "csv" ? report::render_csv(table, p) : report::render_markdown(table, p);
+  if (format == "csv") return report::render_csv(table, p);
+  if (format == "tex") return report::render_latex(table, p);
+  return report::render_markdown(table, p);
 }
 
 bool uses_convolutions(const config::ExperimentConfig& cfg) {
@@ -97,6 +100,21 @@ int cmd_table(const CommonOptions& common, const std::string& format, const std:
     throw UserError(fmt::format("{}: no runs of experiment '{}' yet; run `qretrain run --config {}` first", path,
                                 cfg.name, common.config_path));
   std::string text = render_table(cfg, store, format);
+  if (output.empty()) std::cout << text;
+  else atomic_write_text(output, text);
+  return 0;
+}
+
+int cmd_export(const CommonOptions& common, const std::string& format, const std::string& output) {
+  config::ExperimentConfig cfg = load_config(common, true);
+  const std::string path = existing_store_path(cfg, common);
+  report::Store store(path);
+  std::vector<report::RunRecord> runs;
+  for (const auto& r : store.runs(cfg.name)) runs.push_back(*store.run_with_curve(r.cell_key));
+  if (runs.empty())
+    throw UserError(fmt::format("{}: no runs of experiment '{}' yet; run `qretrain run --config {}` first", path,
+                                cfg.name, common.config_path));
+  std::string text = format == "jsonl" ? report::export_jsonl(runs) : report::export_csv(runs);
   if (output.empty()) std::cout << text;
   else atomic_write_text(output, text);
   return 0;

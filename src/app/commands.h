@@ -14,6 +14,8 @@ struct CommonOptions {
 int cmd_run(const CommonOptions& common, bool force);
 int cmd_config(const CommonOptions& common, bool keys_reference);
 int cmd_table(const CommonOptions& common, const std::string& format, const std::string& output);
+// Every run and evaluation point of the config's experiment: csv or jsonl.
+int cmd_export(const CommonOptions& common, const std::string& format, const std::string& output);
 struct PlotOptions {
   std::string network;            // table column label; required for grids
   std::string method = "adaptive";

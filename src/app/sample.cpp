@@ -79,8 +79,9 @@ int cmd_sample(const CommonOptions& common, const SampleOptions& opt) {
   if (std::filesystem::exists(store_path)) {
     report::Store store(store_path);
     if (auto run = store.run_with_curve(methods::cell_key(cfg, opt.method, is_float ? 0 : opt.bits, seed)))
-      std::cerr << fmt::format("# {} {} {}: test {:.3f} bits per character ({})\n", run->network, opt.method,
-                               is_float ? "float" : fmt::format("{}-bit", opt.bits), run->test_metric, run->dataset);
+      std::cerr << fmt::format("# {} {}: test {:.3f} bits per character ({})\n", run->network,
+                               is_float ? "float" : fmt::format("{} {}-bit", opt.method, opt.bits), run->test_metric,
+                               run->dataset);
   }
 
   torch::NoGradGuard no_grad;

@@ -26,8 +26,8 @@ struct RunRecord {
   std::string step_policy;   // fixed | epoch | first_epochs:k | - (float)
   std::string status = "ok"; // ok | failed
   std::string failure;       // reason when failed
-  double test_metric = 0;    // error % on the test set
-  double dev_metric = 0;     // best dev error %
+  double test_metric = 0;    // the dataset's metric on the test set: error % or bits per character
+  double dev_metric = 0;     // best dev value of that metric
   int epochs = 0;
   std::int64_t steps = 0;
   double wall_s = 0;

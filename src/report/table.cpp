@@ -110,6 +110,71 @@ Table build_table(const std::string& experiment, const std::vector<RunRecord>& r
   return t;
 }
 
+namespace {
+
+// "Floating result", "2-bit (3 points)" on a bit width's first row, else "".
+std::string section_title(const TableRow& row, int previous_bits) {
+  if (row.bits == 0) return "Floating result";
+  return row.bits != previous_bits ? fmt::format("{}-bit ({} points)", row.bits, (1 << row.bits) - 1) : "";
+}
+
+std::string latex_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': case '%': case '$': case '#': case '_': case '{': case '}': out += '\\'; out += c; break;
+      case '~': out += "\\textasciitilde{}"; break;
+      case '^': out += "\\textasciicircum{}"; break;
+      case '\\': out += "\\textbackslash{}"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string render_latex(const Table& t, const PaperTable* paper) {
+  const int digits = decimals(t);
+  std::string columns = "ll";
+  std::vector<std::string> header;
+  for (const auto& c : t.columns) {
+    header.push_back(latex_escape(c));
+    columns += "r";
+    if (paper) header.push_back(latex_escape(c) + " (paper)"), columns += "r";
+  }
+  std::string out = "% Produced by qretrain from its results store; needs \\usepackage{booktabs}.\n";
+  out += "\\begin{table}[t]\n\\centering\n";
+  out += fmt::format("\\caption{{{} of experiment {} on {}.{} Best method per bit width in bold.}}\n",
+                     is_bpc(t) ? "Test bits per character" : "Test error (\\%)", latex_escape(t.experiment),
+                     latex_escape(fmt::format("{}", fmt::join(t.datasets, ", "))),
+                     paper ? " Columns marked (paper): " + latex_escape(paper->title) + "." : "");
+  out += fmt::format("\\begin{{tabular}}{{{}}}\n\\toprule\n & & {} \\\\\n\\midrule\n", columns,
+                     fmt::join(header, " & "));
+  int last_bits = -1;
+  for (const auto& row : t.rows) {
+    const std::string section = section_title(row, last_bits);
+    if (!section.empty() && last_bits >= 0) out += "\\midrule\n";
+    last_bits = row.bits;
+    std::vector<std::string> cells;
+    for (std::size_t col = 0; col < row.cells.size(); ++col) {
+      const Cell& c = row.cells[col];
+      std::string v = format_cell(c, false, digits);
+      const auto pm = v.find(" ± ");
+      if (pm != std::string::npos) v.replace(pm, std::string(" ± ").size(), " $\\pm$ ");
+      cells.push_back(c.best && c.n ? "\\textbf{" + v + "}" : v);
+      if (paper) {
+        auto p = paper->find(row.bits, row.method, t.columns[col]);
+        cells.push_back(p ? fmt::format("{:.2f}", *p) : "");
+      }
+    }
+    out += fmt::format("{} & {} & {} \\\\\n", section, row.bits == 0 ? "" : method_title(row.method),
+                       fmt::join(cells, " & "));
+  }
+  out += "\\bottomrule\n\\end{tabular}\n\\end{table}\n";
+  return out;
+}
+
 std::string render_markdown(const Table& t, const PaperTable* paper) {
   std::string out;
   out += fmt::format("{} of experiment `{}` on {}. Best method per bit width in bold.",
@@ -130,9 +195,7 @@ std::string render_markdown(const Table& t, const PaperTable* paper) {
   out += "\n";
   int last_bits = -1;
   for (const auto& row : t.rows) {
-    std::string section;
-    if (row.bits == 0) section = "Floating result";
-    else if (row.bits != last_bits) section = fmt::format("{}-bit ({} points)", row.bits, (1 << row.bits) - 1);
+    const std::string section = section_title(row, last_bits);
     last_bits = row.bits;
     std::vector<std::string> cells;
     for (std::size_t col = 0; col < row.cells.size(); ++col) {

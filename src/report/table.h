@@ -43,6 +43,8 @@ const std::vector<std::string>& method_order();
 Table build_table(const std::string& experiment, const std::vector<RunRecord>& runs);
 // With `paper`, each column is followed by the paper's value for that cell.
 std::string render_markdown(const Table& t, const PaperTable* paper = nullptr);
+// The same as a LaTeX table (booktabs rules), for papers.
+std::string render_latex(const Table& t, const PaperTable* paper = nullptr);
 // Tidy CSV: one line per (bits, method, network) with mean, std, seeds, best
 // (and the paper's value when given).
 std::string render_csv(const Table& t, const PaperTable* paper = nullptr);

@@ -152,6 +152,20 @@ TEST(Table, PaperShapeMeanStdBestAndFailures) {
   const std::string csv = render_csv(t);
   EXPECT_NE(csv.find("2,adaptive,L,11.0000,0.0000,1,0,1\n"), std::string::npos) << csv;
   EXPECT_NE(csv.find("2,adaptive,C,,,0,1,0\n"), std::string::npos) << csv;
+  const std::string tex = render_latex(t);
+  EXPECT_NE(tex.find("\\begin{tabular}{llrr}\n\\toprule\n & & L & C \\\\\n\\midrule\n"), std::string::npos) << tex;
+  EXPECT_NE(tex.find("Floating result &  & 9.00 & 8.00 \\\\\n\\midrule\n2-bit (3 points) & Direct & 40.00 & "
+                     "\\textbf{30.00} \\\\\n"),
+            std::string::npos)
+      << tex;
+  EXPECT_NE(tex.find(" & Conventional & 13.00 $\\pm$ 1.41 &  \\\\\n"), std::string::npos) << tex;
+  EXPECT_NE(tex.find(" & Adaptive & \\textbf{11.00} & failed \\\\\n\\bottomrule"), std::string::npos) << tex;
+
+  // Language models: bits per character to three decimals, named as such.
+  t.metric = "bits per character";
+  EXPECT_EQ(render_markdown(t).rfind("Test bits per character (BPC) of experiment `exp`", 0), 0u);
+  EXPECT_NE(render_markdown(t).find("| Floating result |  | 9.000 | 8.000 |"), std::string::npos);
+  EXPECT_EQ(render_csv(t).rfind("bits,method,network,test_bpc_mean,test_bpc_std,", 0), 0u);
 }
 
 }  // namespace
