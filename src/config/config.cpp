@@ -362,6 +362,10 @@ void emit_tree(std::ostringstream& out, const YAML::Node& node, const std::strin
 
 }  // namespace
 
+namespace {
+void check_grid_networks(const ExperimentConfig& cfg);
+}  // namespace
+
 ExperimentConfig load(const std::string& path, const std::vector<std::string>& overrides) {
   YAML::Node user(YAML::NodeType::Map);
   if (!path.empty()) {
@@ -406,6 +410,7 @@ ExperimentConfig load(const std::string& path, const std::vector<std::string>& o
   }
   ExperimentConfig cfg = extract(resolved);
   cfg.source = path;
+  check_grid_networks(cfg);
   return cfg;
 }
 
@@ -428,6 +433,30 @@ std::vector<ExperimentConfig> expand_networks(const ExperimentConfig& cfg) {
   }
   return out;
 }
+
+namespace {
+
+// grid.networks must name distinct networks, and network.label cannot be
+// shared by several (called by load()).
+void check_grid_networks(const ExperimentConfig& cfg) {
+  if (cfg.grid_networks.size() < 2) return;
+  // One label for several columns would merge them in every table.
+  if (!cfg.network.label.empty())
+    fail("network.label", fmt::format("'{}' would name every network of grid.networks; leave it empty (labels are "
+                                      "derived per network)",
+                                      cfg.network.label));
+  // Two entries that resolve to the same network would be the same cells:
+  // the second would silently reuse the first's results.
+  const auto networks = expand_networks(cfg);
+  for (std::size_t i = 0; i < networks.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (canonical(networks[i].resolved, {"network"}) == canonical(networks[j].resolved, {"network"}))
+        fail(fmt::format("grid.networks[{}]", i),
+             fmt::format("'{}' is the same network as grid.networks[{}] ('{}')", cfg.grid_networks[i], j,
+                         cfg.grid_networks[j]));
+}
+
+}  // namespace
 
 std::string dump(const ExperimentConfig& cfg, bool with_help) {
   std::ostringstream out;

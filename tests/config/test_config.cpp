@@ -90,6 +90,11 @@ TEST(Config, GridNetworksGiveWidthsAndBatchNorm) {
   EXPECT_THAT(error_of("grid:\n  networks: [lenet5, resnet+bn]\n"),
               HasSubstr("grid.networks[1]: 'resnet+bn': network kind 'resnet' is not one of"));
   EXPECT_THAT(error_of("grid:\n  networks: [ffdnn:0x5]\n"), HasSubstr("grid.networks[0]"));
+  // network.hidden defaults to [512, 512]: "ffdnn" and "ffdnn:512x512" are one network.
+  EXPECT_THAT(error_of("grid:\n  networks: [ffdnn, lenet5, ffdnn:512x512]\n"),
+              HasSubstr("grid.networks[2]: 'ffdnn:512x512' is the same network as grid.networks[0] ('ffdnn')"));
+  EXPECT_THAT(error_of("network:\n  label: X\ngrid:\n  networks: [lenet5, cnn_c]\n"),
+              HasSubstr("network.label: 'X' would name every network of grid.networks"));
   EXPECT_THAT(error_of("dataset:\n  standin:\n    snr_min_db: 30\n    snr_max_db: 20\n"),
               HasSubstr("dataset.standin.snr_max_db: 20 is below dataset.standin.snr_min_db (30)"));
 }
