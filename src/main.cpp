@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
   table->fallthrough();
   table->add_option("--format", format, "md, csv or tex (LaTeX, booktabs)")->check(CLI::IsMember({"md", "csv", "tex"}));
   table->add_option("--output,-o", output, "write to this file (atomically) instead of standard output");
+  std::string compare;
+  table->add_option("--compare", compare,
+                    "A,B: method A against B paired by seed per cell, with win counts and a 95% interval "
+                    "(e.g. adaptive,conventional)");
 
   std::string export_format = "csv", export_output;
   auto* exp = app.add_subcommand("export", "every run and every evaluation point of the store (csv or jsonl)");
@@ -89,7 +93,7 @@ int main(int argc, char** argv) {
   try {
     if (*qstep) return app::cmd_qstep(bits, file);
     if (*cfg) return app::cmd_config(common, keys);
-    if (*table) return app::cmd_table(common, format, output);
+    if (*table) return app::cmd_table(common, format, output, compare);
     if (*plot) return app::cmd_plot(common, plot_opt);
     if (*exp) return app::cmd_export(common, export_format, export_output);
     if (*sample) return app::cmd_sample(common, sample_opt);

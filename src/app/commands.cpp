@@ -1,5 +1,6 @@
 #include "app/commands.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -19,6 +20,7 @@
 #include "methods/methods.h"
 #include "models/network.h"
 #include "quant/qstep.h"
+#include "report/compare.h"
 #include "report/export.h"
 #include "report/plot.h"
 #include "report/store.h"
@@ -91,7 +93,8 @@ int cmd_config(const CommonOptions& common, bool keys_reference) {
   return 0;
 }
 
-int cmd_table(const CommonOptions& common, const std::string& format, const std::string& output) {
+int cmd_table(const CommonOptions& common, const std::string& format, const std::string& output,
+              const std::string& compare) {
   config::ExperimentConfig cfg = load_config(common, true);
   const std::string path = existing_store_path(cfg, common);
   report::Store store(path);
@@ -99,7 +102,19 @@ int cmd_table(const CommonOptions& common, const std::string& format, const std:
   if (runs.empty())
     throw UserError(fmt::format("{}: no runs of experiment '{}' yet; run `qretrain run --config {}` first", path,
                                 cfg.name, common.config_path));
-  std::string text = render_table(cfg, store, format);
+  std::string text;
+  if (compare.empty()) {
+    text = render_table(cfg, store, format);
+  } else {
+    const auto comma = compare.find(',');
+    const std::string a = compare.substr(0, comma), b = comma == std::string::npos ? "" : compare.substr(comma + 1);
+    const auto& known = report::method_order();
+    for (const auto& m : {a, b})
+      if (std::find(known.begin(), known.end(), m) == known.end() || a == b)
+        throw UserError(fmt::format("--compare: expected two different methods A,B (of: {}), got '{}'",
+                                    fmt::join(known, ", "), compare));
+    text = report::render_comparison(report::compare_methods(runs, a, b), data::metric_of_kind(cfg.dataset.kind));
+  }
   if (output.empty()) std::cout << text;
   else atomic_write_text(output, text);
   return 0;

@@ -13,7 +13,9 @@ struct CommonOptions {
 
 int cmd_run(const CommonOptions& common, bool force);
 int cmd_config(const CommonOptions& common, bool keys_reference);
-int cmd_table(const CommonOptions& common, const std::string& format, const std::string& output);
+// With `compare` = "A,B": method A against B paired by seed instead of the table.
+int cmd_table(const CommonOptions& common, const std::string& format, const std::string& output,
+              const std::string& compare = "");
 // Every run and evaluation point of the config's experiment: csv or jsonl.
 int cmd_export(const CommonOptions& common, const std::string& format, const std::string& output);
 struct PlotOptions {
