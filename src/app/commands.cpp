@@ -30,11 +30,14 @@
 #include "util/log.h"
 
 namespace qretrain::app {
+
+std::string results_store_file(const std::string& output_dir) {
+  return (std::filesystem::path(output_dir) / "results.sqlite").string();
+}
+
 namespace {
 
-std::string store_path(const config::ExperimentConfig& cfg) {
-  return (std::filesystem::path(cfg.output_dir) / "results.sqlite").string();
-}
+std::string store_path(const config::ExperimentConfig& cfg) { return results_store_file(cfg.output_dir); }
 
 // The store of a config that has been run; a clear error when it has not.
 std::string existing_store_path(const config::ExperimentConfig& cfg, const CommonOptions& common) {
@@ -43,6 +46,22 @@ std::string existing_store_path(const config::ExperimentConfig& cfg, const Commo
     throw UserError(fmt::format("{}: no results store yet; run `qretrain run --config {}` first", path,
                                 common.config_path));
   return path;
+}
+
+// The runs of the config's experiment; a clear error when there are none yet.
+std::vector<report::RunRecord> stored_runs(const report::Store& store, const config::ExperimentConfig& cfg,
+                                           const CommonOptions& common) {
+  auto runs = store.runs(cfg.name);
+  if (runs.empty())
+    throw UserError(fmt::format("{}: no runs of experiment '{}' yet; run `qretrain run --config {}` first",
+                                store.path(), cfg.name, common.config_path));
+  return runs;
+}
+
+// Standard output, or the file written whole (temporary file + rename).
+void write_output(const std::string& text, const std::string& output) {
+  if (output.empty()) std::cout << text;
+  else atomic_write_text(output, text);
 }
 
 std::string render_table(const config::ExperimentConfig& cfg, const report::Store& store, const std::string& format) {
@@ -98,10 +117,7 @@ int cmd_table(const CommonOptions& common, const std::string& format, const std:
   config::ExperimentConfig cfg = load_config(common, true);
   const std::string path = existing_store_path(cfg, common);
   report::Store store(path);
-  auto runs = store.runs(cfg.name);
-  if (runs.empty())
-    throw UserError(fmt::format("{}: no runs of experiment '{}' yet; run `qretrain run --config {}` first", path,
-                                cfg.name, common.config_path));
+  const auto runs = stored_runs(store, cfg, common);
   std::string text;
   if (compare.empty()) {
     text = render_table(cfg, store, format);
@@ -115,8 +131,7 @@ int cmd_table(const CommonOptions& common, const std::string& format, const std:
                                     fmt::join(known, ", "), compare));
     text = report::render_comparison(report::compare_methods(runs, a, b), data::metric_of_kind(cfg.dataset.kind));
   }
-  if (output.empty()) std::cout << text;
-  else atomic_write_text(output, text);
+  write_output(text, output);
   return 0;
 }
 
@@ -125,13 +140,9 @@ int cmd_export(const CommonOptions& common, const std::string& format, const std
   const std::string path = existing_store_path(cfg, common);
   report::Store store(path);
   std::vector<report::RunRecord> runs;
-  for (const auto& r : store.runs(cfg.name)) runs.push_back(*store.run_with_curve(r.cell_key));
-  if (runs.empty())
-    throw UserError(fmt::format("{}: no runs of experiment '{}' yet; run `qretrain run --config {}` first", path,
-                                cfg.name, common.config_path));
+  for (const auto& r : stored_runs(store, cfg, common)) runs.push_back(*store.run_with_curve(r.cell_key));
   std::string text = format == "jsonl" ? report::export_jsonl(runs) : report::export_csv(runs);
-  if (output.empty()) std::cout << text;
-  else atomic_write_text(output, text);
+  write_output(text, output);
   return 0;
 }
 

@@ -6,6 +6,9 @@
 
 namespace qretrain::app {
 
+// The results store of an output.dir.
+std::string results_store_file(const std::string& output_dir);
+
 struct CommonOptions {
   std::string config_path;
   std::vector<std::string> overrides;  // --set key=value

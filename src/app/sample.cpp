@@ -75,7 +75,7 @@ int cmd_sample(const CommonOptions& common, const SampleOptions& opt) {
   }
 
   // What the store says about this network, as a header on stderr.
-  const std::string store_path = (std::filesystem::path(cfg.output_dir) / "results.sqlite").string();
+  const std::string store_path = results_store_file(cfg.output_dir);
   if (std::filesystem::exists(store_path)) {
     report::Store store(store_path);
     if (auto run = store.run_with_curve(methods::cell_key(cfg, opt.method, is_float ? 0 : opt.bits, seed)))
