@@ -18,9 +18,32 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
 
   bool force = false;
-  app.add_flag("--force", force, "run: redo cells already in the results store");
+  app.add_flag("--force", force, "run, sweep: redo cells already in the results store");
   auto* run = app.add_subcommand("run", "train the float baseline (cached) and every quantized cell of a config");
   run->fallthrough();
+
+  app::SweepCommandOptions sweep_opt;
+  auto* sweep = app.add_subcommand("sweep", "run a config's grid N cells at a time, each in its own process; "
+                                            "resumable (or --emit slurm: a Slurm job-array script)");
+  sweep->fallthrough();
+  sweep->add_option("--jobs,-j", sweep_opt.jobs, "cells at a time; the CPU cores are split between them")
+      ->capture_default_str();
+  sweep->add_flag("--retry-failed", sweep_opt.retry_failed, "run again the cells stored as failed");
+  sweep->add_option("--emit", sweep_opt.emit, "slurm: write a job-array submission script instead of running")
+      ->check(CLI::IsMember({"slurm"}));
+  sweep->add_option("--output,-o", sweep_opt.output, "--emit: write the script to this file (default: stdout)");
+  sweep->add_option("--cpus-per-cell", sweep_opt.cpus_per_cell, "--emit slurm: CPUs of every array task")
+      ->capture_default_str();
+  sweep->add_option("--sbatch-args", sweep_opt.sbatch_args,
+                    "--emit slurm: extra sbatch options, e.g. \"--partition=cpu --time=2:00:00\"");
+  std::string cell_key;
+  auto* cell = app.add_subcommand("cell", "run one cell of a config's grid and publish its result file "
+                                          "(what sweep and Slurm array tasks run)");
+  cell->fallthrough();
+  cell->add_option("--key", cell_key, "the cell's key (as in output.dir/cells/KEY.sqlite)")->required();
+  auto* collect = app.add_subcommand("collect", "merge the result files of sweep cells (output.dir/cells) into the "
+                                                "results store, and print the table");
+  collect->fallthrough();
 
   bool keys = false;
   auto* cfg = app.add_subcommand("config", "print the resolved config");
@@ -34,6 +57,10 @@ int main(int argc, char** argv) {
   table->add_option("--format", format, "md, csv or tex (LaTeX, booktabs)")->check(CLI::IsMember({"md", "csv", "tex"}));
   table->add_option("--output,-o", output, "write to this file (atomically) instead of standard output");
   std::string compare;
+  int paper_table = 0;
+  table->add_option("--paper", paper_table,
+                    "N: paper Table N (1-4) from the configs that configs/paper/tableN.yaml lists, beside the "
+                    "paper's numbers (no --config)");
   table->add_option("--compare", compare,
                     "A,B: method A against B paired by seed per cell, with win counts and a 95% interval "
                     "(e.g. adaptive,conventional)");
@@ -67,6 +94,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   sample->add_option("--sample-seed", sample_opt.sample_seed, "seed of the sampling")->capture_default_str();
 
+  std::string report_output = "results/REPORT.md";
+  auto* report = app.add_subcommand("report", "Markdown report: every paper table, Fig. 2 and training curves (gnuplot)");
+  report->fallthrough();
+  report->add_option("--output,-o", report_output, "report file; images go to the folder named after it (lower case)")
+      ->capture_default_str();
+
   int bits = 0;
   std::string file;
   auto* qstep = app.add_subcommand("qstep", "L2-optimal step size of a list of numbers (whitespace separated)");
@@ -93,12 +126,23 @@ int main(int argc, char** argv) {
   try {
     if (*qstep) return app::cmd_qstep(bits, file);
     if (*cfg) return app::cmd_config(common, keys);
+    if (*table && table->count("--paper")) {
+      if (!compare.empty()) throw UserError("--paper and --compare: give one");
+      return app::cmd_paper_table(common, paper_table, format, output);
+    }
     if (*table) return app::cmd_table(common, format, output, compare);
+    if (*report) return app::cmd_report(common, report_output);
     if (*plot) return app::cmd_plot(common, plot_opt);
     if (*exp) return app::cmd_export(common, export_format, export_output);
     if (*sample) return app::cmd_sample(common, sample_opt);
     if (*inspect) return app::cmd_data_inspect(common);
     if (*build) return app::cmd_data_build(common, corpus, corpus_path);
+    if (*sweep) {
+      sweep_opt.force = force;
+      return app::cmd_sweep(common, sweep_opt);
+    }
+    if (*cell) return app::cmd_cell(common, cell_key);
+    if (*collect) return app::cmd_collect(common);
     if (*run || !common.config_path.empty()) return app::cmd_run(common, force);
     std::cout << app.help();
     return 2;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -22,6 +23,7 @@
 #include "quant/qstep.h"
 #include "report/compare.h"
 #include "report/export.h"
+#include "report/paper_report.h"
 #include "report/plot.h"
 #include "report/store.h"
 #include "report/table.h"
@@ -58,6 +60,8 @@ std::vector<report::RunRecord> stored_runs(const report::Store& store, const con
   return runs;
 }
 
+}  // namespace
+
 // Standard output, or the file written whole (temporary file + rename).
 void write_output(const std::string& text, const std::string& output) {
   if (output.empty()) std::cout << text;
@@ -75,6 +79,8 @@ std::string render_table(const config::ExperimentConfig& cfg, const report::Stor
   if (format == "tex") return report::render_latex(table, p);
   return report::render_markdown(table, p);
 }
+
+namespace {
 
 bool uses_convolutions(const config::ExperimentConfig& cfg) {
   for (const auto& one : config::expand_networks(cfg))
@@ -263,6 +269,102 @@ int cmd_plot(const CommonOptions& common, const PlotOptions& opt) {
       curves, fmt::format("Step size of each layer during {} retraining, FFDNN {} ({})", opt.method, network, dataset),
       base);
   std::cout << fmt::format("wrote {0}.png, {0}.svg and {0}.csv ({1} bit widths)\n", base, curves.size());
+  return 0;
+}
+
+namespace {
+
+// The paper's tables and figure, typed once, listing the configs that reproduce them.
+const char* kPaperDir = "configs/paper";
+
+std::string paper_table_file(int number) { return fmt::format("{}/table{}.yaml", kPaperDir, number); }
+
+// Table numbers with a configs/paper/tableN.yaml, ascending.
+std::vector<int> known_paper_tables() {
+  std::vector<int> out;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(kPaperDir, ec)) return out;
+  for (const auto& entry : std::filesystem::directory_iterator(kPaperDir)) {
+    const std::string name = entry.path().filename().string();
+    int n = 0;
+    char tail[8] = {0};
+    if (std::sscanf(name.c_str(), "table%d.%7s", &n, tail) == 2 && std::string(tail) == "yaml" &&
+        name == fmt::format("table{}.yaml", n))
+      out.push_back(n);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The paper's own corpora; every other dataset kind is a stand-in for one.
+bool is_paper_dataset(const std::string& kind) { return kind == "timit" || kind == "svhn" || kind == "enwik8"; }
+
+// Each listed config, resolved (with --set overrides) and read from its store.
+std::vector<report::SourceRuns> read_sources(const std::vector<std::string>& configs, const CommonOptions& common) {
+  std::vector<report::SourceRuns> out;
+  for (const auto& path : configs) {
+    CommonOptions one = common;
+    one.config_path = path;
+    // Reading results needs the experiment's name and store, not its data:
+    // a config whose corpus is not on this machine (TIMIT, SVHN, enwik8)
+    // still names its runs. config::load insists that dataset.path exists,
+    // so point it at the working folder; nothing here reads it.
+    one.overrides.push_back("dataset.path=.");
+    const config::ExperimentConfig cfg = load_config(one, true);
+    report::Source s;
+    s.config_path = path;
+    s.experiment = cfg.name;
+    s.store_path = store_path(cfg);
+    s.metric = data::metric_of_kind(cfg.dataset.kind);
+    s.stand_in = !is_paper_dataset(cfg.dataset.kind);
+    s.first_seed = cfg.seeds.empty() ? 1 : cfg.seeds.front();
+    out.push_back(report::read_source(s));
+  }
+  return out;
+}
+
+report::ReportInput::TableEntry paper_table_entry(int number, const CommonOptions& common) {
+  const auto known = known_paper_tables();
+  if (std::find(known.begin(), known.end(), number) == known.end())
+    throw UserError(fmt::format("--paper: no paper table {} ({} not found; known: {}; run from the repository root)",
+                                number, paper_table_file(number),
+                                known.empty() ? std::string("none") : fmt::format("{}", fmt::join(known, ", "))));
+  report::ReportInput::TableEntry t;
+  t.number = number;
+  t.paper_file = paper_table_file(number);
+  t.paper = report::load_paper_table(t.paper_file);
+  if (t.paper.configs.empty())
+    throw UserError(fmt::format("{}: lists no experiment configs (reproduced_by)", t.paper_file));
+  t.sources = read_sources(t.paper.configs, common);
+  return t;
+}
+
+}  // namespace
+
+int cmd_paper_table(const CommonOptions& common, int number, const std::string& format, const std::string& output) {
+  if (!common.config_path.empty())
+    throw UserError("--paper: takes its configs from configs/paper/tableN.yaml; leave out --config");
+  const auto t = paper_table_entry(number, common);
+  write_output(report::render_paper_tables(t.paper, t.sources, format), output);
+  return 0;
+}
+
+int cmd_report(const CommonOptions& common, const std::string& output) {
+  if (!common.config_path.empty())
+    throw UserError("report: takes its configs from configs/paper/*.yaml; leave out --config");
+  const auto known = known_paper_tables();
+  if (known.empty()) throw UserError(fmt::format("{}: no paper tables found (run from the repository root)", kPaperDir));
+  report::ReportInput in;
+  for (int n : known) in.tables.push_back(paper_table_entry(n, common));
+  const std::string figure = fmt::format("{}/fig2.yaml", kPaperDir);
+  if (std::filesystem::exists(figure)) {
+    in.figure_file = figure;
+    in.figure = report::load_paper_figure(figure);
+    in.figure_sources = read_sources(in.figure.configs, common);
+  }
+  const int figures = report::write_report(in, output);
+  std::cout << fmt::format("wrote {}; figures (PNG + SVG) in {}: {}\n", output, report::report_image_dir(output),
+                           figures);
   return 0;
 }
 

@@ -330,6 +330,7 @@ ExperimentConfig extract(const YAML::Node& resolved) {
   c.runtime.threads = static_cast<int>(r.integer("runtime.threads", 0, 1024));
   c.runtime.blas_threads = static_cast<int>(r.integer("runtime.blas_threads", 0, 1024));
   c.runtime.progress = r.str("runtime.progress");
+  c.runtime.checkpoint_every_s = r.in_range("runtime.checkpoint_every_s", 1.0, 1e9, "[1, 1e9]");
 
   c.report_paper = r.str("report.paper");
   if (!c.report_paper.empty() && !std::filesystem::is_regular_file(c.report_paper))

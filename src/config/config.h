@@ -79,6 +79,7 @@ struct RuntimeConfig {
   int threads = 0;      // intra-op (OpenMP) threads; 0 = measured default
   int blas_threads = 0; // OpenBLAS threads; 0 = all cores
   std::string progress; // auto | on | off
+  double checkpoint_every_s = 300;  // training state saved at least this often
 };
 
 struct ExperimentConfig {

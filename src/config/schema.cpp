@@ -56,8 +56,9 @@ const std::vector<Field>& schema() {
       {"retrain.max_epochs", Kind::Int, "10", "retraining budget cap (epochs) per precision", {}},
 
       {"quant.bits", Kind::IntList, "[2, 3, 4]", "weight bit widths (2..8); M = 2^bits - 1 levels", {}},
-      {"quant.methods", Kind::StringList, "[direct, conventional, adaptive]", "quantization methods",
-       {"direct", "conventional", "adaptive", "gradual", "adaptive+gradual"}},
+      {"quant.methods", Kind::StringList, "[direct, conventional, adaptive]",
+       "quantization methods; control = the float network trained on for the retraining budget, unquantized",
+       {"direct", "conventional", "adaptive", "gradual", "adaptive+gradual", "control"}},
       {"quant.adaptive.update", Kind::String, "epoch",
        "adaptive step timing: epoch = QStep at every epoch end; first_epochs = QStep at every update "
        "during the first k epochs, then frozen", {"epoch", "first_epochs"}},
@@ -80,6 +81,9 @@ const std::vector<Field>& schema() {
        "OpenBLAS threads; 0 = measured default: 1 for CNNs, all cores for dense/recurrent nets", {}},
       {"runtime.progress", Kind::String, "auto", "live progress line (auto = when stderr is a terminal)",
        {"auto", "on", "off"}},
+      {"runtime.checkpoint_every_s", Kind::Float, "300",
+       "save the training state of a running cell at least this often (also after every evaluation and on "
+       "SIGINT/SIGTERM), so an interrupted cell resumes where it stopped", {}},
 
       {"report.paper", Kind::String, "\"\"",
        "YAML file with the paper's numbers to show beside ours in tables (configs/paper/tableN.yaml)", {}},

@@ -49,79 +49,74 @@ void guarded(Session& s, const std::string& method, int bits, Body body) {
   }
 }
 
-void run_direct(Session& s, const std::vector<int>& bits) {
-  for (int b : bits) {
-    if (s.done("direct", b)) continue;
-    guarded(s, "direct", b, [&](Clock::time_point started) {
-      models::Network model = s.baseline();
-      quant::QuantHook hook(*model, b);
-      train::FitResult none;
-      none.stop_reason = "no retraining";
-      s.record("direct", b, "qstep", model, &hook, none, started);
-    });
-  }
+void run_direct(Session& s, int b) {
+  guarded(s, "direct", b, [&](Clock::time_point started) {
+    models::Network model = s.baseline();
+    quant::QuantHook hook(*model, b);
+    train::FitResult none;
+    none.stop_reason = "no retraining";
+    s.record("direct", b, "qstep", model, &hook, none, started);
+  });
 }
 
-void retrain_each(Session& s, const std::vector<int>& bits, const std::string& method,
-                  const train::StepPolicy& policy, bool search) {
-  for (int b : bits) {
-    if (s.done(method, b)) continue;
-    guarded(s, method, b, [&](Clock::time_point started) {
-      models::Network model = s.baseline();
-      quant::QuantHook hook(*model, b);
-      if (search) exhaustive_step_search(s, model, hook);
-      train::FitResult fit = s.retrain(model, hook, policy, method);
-      s.record(method, b, policy.describe(), model, &hook, fit, started);
-    });
-  }
+void retrain_one(Session& s, int b, const std::string& method, const train::StepPolicy& policy, bool search) {
+  guarded(s, method, b, [&](Clock::time_point started) {
+    models::Network model = s.baseline();
+    quant::QuantHook hook(*model, b);
+    if (search) exhaustive_step_search(s, model, hook);
+    train::FitResult fit = s.retrain(model, &hook, policy, method, b);
+    s.record(method, b, policy.describe(), model, &hook, fit, started);
+  });
 }
 
-void run_conventional(Session& s, const std::vector<int>& bits) {
-  retrain_each(s, bits, "conventional", train::StepPolicy{}, s.cfg().quant.exhaustive_search);
+void run_conventional(Session& s, int b) {
+  retrain_one(s, b, "conventional", train::StepPolicy{}, s.cfg().quant.exhaustive_search);
 }
 
-void run_adaptive(Session& s, const std::vector<int>& bits) {
-  retrain_each(s, bits, "adaptive", s.adaptive_policy(), false);
+void run_adaptive(Session& s, int b) { retrain_one(s, b, "adaptive", s.adaptive_policy(), false); }
+
+// One stage of the curriculum over precision start_bits, start_bits-1, ...:
+// it starts from the previous stage's kept float weights (the float baseline
+// for the first) with a fresh QStep Δ at its own precision.
+void gradual_stage(Session& s, int b, const std::string& method, const train::StepPolicy& policy) {
+  guarded(s, method, b, [&](Clock::time_point started) {
+    models::Network model = b == s.cfg().quant.gradual_start_bits ? s.baseline() : s.kept_network(method, b + 1);
+    quant::QuantHook hook(*model, b);
+    train::FitResult fit = s.retrain(model, &hook, policy, method, b);
+    s.record(method, b, policy.describe(), model, &hook, fit, started);
+  });
 }
 
-// Curriculum over precision: start_bits, start_bits-1, ..., min(bits); each
-// stage starts from the previous stage's float weights with a fresh QStep Δ.
-void gradual_chain(Session& s, const std::vector<int>& bits, const std::string& method,
-                   const train::StepPolicy& policy) {
-  const int lowest = *std::min_element(bits.begin(), bits.end());
-  const int start = s.cfg().quant.gradual_start_bits;
-  bool all_done = true;
-  for (int b = start; b >= lowest; --b) all_done = all_done && s.done(method, b);
-  if (all_done) return;
-  models::Network model = s.baseline();
-  for (int b = start; b >= lowest; --b) {
-    const auto started = Clock::now();
-    try {
-      quant::QuantHook hook(*model, b);
-      train::FitResult fit = s.retrain(model, hook, policy, method);
-      s.record(method, b, policy.describe(), model, &hook, fit, started);
-    } catch (const train::Diverged& e) {
-      s.record_failure(method, b, e.what(), started);
-      return;  // later stages would start from a diverged network
-    }
-  }
-}
+void run_gradual(Session& s, int b) { gradual_stage(s, b, "gradual", train::StepPolicy{}); }
 
-void run_gradual(Session& s, const std::vector<int>& bits) { gradual_chain(s, bits, "gradual", train::StepPolicy{}); }
+void run_adaptive_gradual(Session& s, int b) { gradual_stage(s, b, "adaptive+gradual", s.adaptive_policy()); }
 
-void run_adaptive_gradual(Session& s, const std::vector<int>& bits) {
-  gradual_chain(s, bits, "adaptive+gradual", s.adaptive_policy());
+// The fair control of retraining: the float network trained on for the
+// retraining budget (recipe `retrain`) with no quantization, so that a table
+// separates what quantized retraining gains from what more epochs give.
+void run_control(Session& s, int) {
+  guarded(s, "control", 0, [&](Clock::time_point started) {
+    models::Network model = s.baseline();
+    train::FitResult fit = s.retrain(model, nullptr, train::StepPolicy{}, "control", 0);
+    s.record("control", 0, "-", model, nullptr, fit, started);
+  });
 }
 
 }  // namespace
 
 const std::vector<Method>& registry() {
   static const std::vector<Method> methods = {
-      {"direct", "quantize the float network with QStep's Δ, no retraining", run_direct},
-      {"conventional", "retrain with Δ from QStep on the float network, frozen", run_conventional},
-      {"adaptive", "retrain with Δ re-estimated by QStep (quant.adaptive.update)", run_adaptive},
-      {"gradual", "6 -> 5 -> ... bits, conventional retraining at each precision", run_gradual},
-      {"adaptive+gradual", "gradual with adaptive retraining at each precision", run_adaptive_gradual},
+      {"direct", "quantize the float network with QStep's Δ, no retraining", Method::Cells::PerBitWidth, run_direct},
+      {"conventional", "retrain with Δ from QStep on the float network, frozen", Method::Cells::PerBitWidth,
+       run_conventional},
+      {"adaptive", "retrain with Δ re-estimated by QStep (quant.adaptive.update)", Method::Cells::PerBitWidth,
+       run_adaptive},
+      {"gradual", "6 -> 5 -> ... bits, conventional retraining at each precision", Method::Cells::Chain,
+       run_gradual},
+      {"adaptive+gradual", "gradual with adaptive retraining at each precision", Method::Cells::Chain,
+       run_adaptive_gradual},
+      {"control", "no quantization: the float network trained on for the retraining budget (a fair baseline)",
+       Method::Cells::Single, run_control},
   };
   return methods;
 }

@@ -4,23 +4,30 @@
 #include <string>
 #include <vector>
 
+#include "methods/cells.h"
 #include "methods/session.h"
 
 namespace qretrain::methods {
 
 struct Method {
+  enum class Cells {
+    PerBitWidth,  // one independent cell per bit width, after the float baseline
+    Chain,        // gradual: start_bits, start_bits-1, ..., min(bits), each after the previous
+    Single,       // one cell without a bit width (the control)
+  };
   std::string name;
   std::string help;
-  // Runs this method for every bit width in `bits` (a gradual method runs its
-  // whole precision chain and records every precision on the way).
-  void (*run)(Session& session, const std::vector<int>& bits);
+  Cells cells;
+  // Runs one cell of this method (bits = 0 for Single) and records it.
+  void (*run_cell)(Session& session, int bits);
 };
 
 const std::vector<Method>& registry();
 // Throws UserError listing the valid names.
 const Method& find(const std::string& name);
 
-// Runs the float baseline (cached) and every method of the config for every seed.
+// Runs every cell of the config's grid in this process, in dependency order;
+// cells already stored as successful are skipped unless `force`.
 void run_experiment(const config::ExperimentConfig& cfg, const data::Dataset& data, report::Store& store,
                     bool force);
 

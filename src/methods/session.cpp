@@ -1,5 +1,6 @@
 #include "methods/session.h"
 
+#include <cstdlib>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -45,6 +46,10 @@ std::string checkpoint_file(const config::ExperimentConfig& cfg, const std::stri
       .string();
 }
 
+std::string resume_file(const config::ExperimentConfig& cfg, const std::string& method, int bits, int seed) {
+  return (fs::path(cfg.output_dir) / "resume" / (cell_key(cfg, method, bits, seed) + ".pt")).string();
+}
+
 std::string baseline_file(const config::ExperimentConfig& cfg, int seed, std::string* identity) {
   *identity = config::canonical(cfg.resolved, {"dataset", "network", "train"}) + fmt::format("seed={};", seed);
   return (fs::path(cfg.output_dir) / "baselines" /
@@ -77,7 +82,11 @@ train::StepPolicy Session::adaptive_policy() const {
 
 std::string Session::baseline_path(std::string* identity) const { return baseline_file(cfg_, seed_, identity); }
 
-models::Network Session::baseline() {
+models::Network Session::baseline() { return load_or_train_baseline(false); }
+
+void Session::train_baseline() { load_or_train_baseline(true); }
+
+models::Network Session::load_or_train_baseline(bool record_cached) {
   auto log = log::get("baseline");
   torch::manual_seed(static_cast<std::uint64_t>(seed_));  // the seed decides the initial weights too
   models::Network model = models::make_network(cfg_.network, {data_.input_shape, data_.num_classes});
@@ -98,7 +107,7 @@ models::Network Session::baseline() {
                                     path, sidecar));
       train::load_checkpoint(path, *model);
       log->info("{} seed {}: reusing cached float baseline {}", label_, seed_, path);
-      if (!done("float", 0)) {
+      if (record_cached && !done("float", 0)) {
         train::FitResult none;
         none.stop_reason = "loaded from cache";
         record("float", 0, "-", model, nullptr, none, started);
@@ -106,9 +115,7 @@ models::Network Session::baseline() {
     } else {
       log->info("{} seed {}: training the float baseline", label_, seed_);
       train::Trainer trainer(model, data_, device_);
-      train::FitOptions opt{cfg_.train, cfg_.train.float_recipe, seed_, {}, fmt::format("{} float", label_),
-                            progress_};
-      train::FitResult fit = trainer.fit(opt);
+      train::FitResult fit = trainer.fit(fit_options(cfg_.train.float_recipe, {}, "float", 0));
       train::save_checkpoint(path, *model, {});
       atomic_write_text(sidecar, identity);
       record("float", 0, "-", model, nullptr, fit, started);
@@ -120,16 +127,40 @@ models::Network Session::baseline() {
   return model;
 }
 
-train::FitResult Session::retrain(models::Network& model, quant::QuantHook& hook, const train::StepPolicy& policy,
-                                  const std::string& method) {
-  train::Trainer trainer(model, data_, device_, &hook);
-  train::FitOptions opt{cfg_.train,
-                        cfg_.train.retrain_recipe,
-                        seed_,
-                        policy,
-                        fmt::format("{} {} {}-bit", label_, method, hook.bits()),
-                        progress_};
-  return trainer.fit(opt);
+models::Network Session::kept_network(const std::string& method, int bits) {
+  const std::string path = checkpoint_path(method, bits);
+  if (!fs::exists(path))
+    throw UserError(fmt::format("{}: kept network of {} {}-bit is missing (its cell must succeed first; rerun it "
+                                "with --force if the file was deleted)",
+                                path, method, bits));
+  models::Network model = models::make_network(cfg_.network, {data_.input_shape, data_.num_classes});
+  model->to(device_);
+  train::load_checkpoint(path, *model);
+  return model;
+}
+
+train::FitOptions Session::fit_options(const config::Recipe& recipe, const train::StepPolicy& policy,
+                                       const std::string& method, int bits) const {
+  train::FitOptions opt;
+  opt.train = cfg_.train;
+  opt.recipe = recipe;
+  opt.seed = seed_;
+  opt.policy = policy;
+  opt.tag = bits ? fmt::format("{} {} {}-bit", label_, method, bits) : fmt::format("{} {}", label_, method);
+  opt.progress = progress_;
+  opt.resume_path = resume_file(cfg_, method, bits, seed_);
+  opt.checkpoint_every_s = cfg_.runtime.checkpoint_every_s;
+  // Testing aid: QRETRAIN_TEST_DIVERGE=method:bits makes that cell's training
+  // loss NaN, to exercise the path of a diverging run end to end.
+  if (const char* env = std::getenv("QRETRAIN_TEST_DIVERGE"); env && fmt::format("{}:{}", method, bits) == env)
+    opt.nan_at_step = 2;
+  return opt;
+}
+
+train::FitResult Session::retrain(models::Network& model, quant::QuantHook* hook, const train::StepPolicy& policy,
+                                  const std::string& method, int bits) {
+  train::Trainer trainer(model, data_, device_, hook);
+  return trainer.fit(fit_options(cfg_.train.retrain_recipe, policy, method, bits));
 }
 
 double Session::evaluate(models::Network& model, quant::QuantHook* hook, const data::Split& split) {

@@ -21,6 +21,8 @@ namespace qretrain::methods {
 std::string cell_key(const config::ExperimentConfig& cfg, const std::string& method, int bits, int seed);
 // Where a quantized cell's kept network (float weights + Δ) is saved.
 std::string checkpoint_file(const config::ExperimentConfig& cfg, const std::string& method, int bits, int seed);
+// Where a cell's unfinished training is saved and resumed from.
+std::string resume_file(const config::ExperimentConfig& cfg, const std::string& method, int bits, int seed);
 // Where the float baseline of (config, seed) is cached; `identity` receives
 // the config text saved beside it, which a reused cache must match.
 std::string baseline_file(const config::ExperimentConfig& cfg, int seed, std::string* identity);
@@ -37,16 +39,24 @@ class Session {
 
   // A fresh network holding the float baseline's weights. The baseline is
   // trained once per (dataset, network, train recipe, seed) and cached on
-  // disk; a cache entry made with another config is never reused.
+  // disk; a cache entry made with another config is never reused. Training
+  // it records the float run; loading it from the cache records nothing.
   models::Network baseline();
+  // The float cell: the baseline, recorded also when it came from the cache
+  // and the store lacks it.
+  void train_baseline();
+  // A fresh network holding the kept weights of a stored quantized cell
+  // (gradual: the previous stage).
+  models::Network kept_network(const std::string& method, int bits);
 
   // True when the store already holds a successful run of this cell (and
   // --force was not given).
   bool done(const std::string& method, int bits) const;
 
-  // Retrains `model` with w_q from `hook` under the retraining recipe.
-  train::FitResult retrain(models::Network& model, quant::QuantHook& hook, const train::StepPolicy& policy,
-                           const std::string& method);
+  // Retrains `model` with w_q from `hook` (float when null: the control)
+  // under the retraining recipe, resuming the cell's saved training state.
+  train::FitResult retrain(models::Network& model, quant::QuantHook* hook, const train::StepPolicy& policy,
+                           const std::string& method, int bits);
   double evaluate(models::Network& model, quant::QuantHook* hook, const data::Split& split);
 
   // Stores the run (test error measured here, with w_q when quantized).
@@ -63,6 +73,9 @@ class Session {
 
  private:
   std::string baseline_path(std::string* identity) const;
+  models::Network load_or_train_baseline(bool record_cached);
+  train::FitOptions fit_options(const config::Recipe& recipe, const train::StepPolicy& policy,
+                                const std::string& method, int bits) const;
   report::RunRecord base_record(const std::string& method, int bits,
                                 std::chrono::steady_clock::time_point started) const;
 

@@ -17,18 +17,36 @@ std::optional<double> PaperTable::find(int bits, const std::string& method, cons
   return cell->second;
 }
 
-PaperTable load_paper_table(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path)) throw UserError(fmt::format("{}: paper table file not found", path));
-  YAML::Node root;
+namespace {
+
+YAML::Node load_yaml(const std::string& path, const char* what) {
+  if (!std::filesystem::is_regular_file(path)) throw UserError(fmt::format("{}: {} file not found", path, what));
   try {
-    root = YAML::LoadFile(path);
+    return YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
     throw UserError(fmt::format("{}:{}: {}", path, e.mark.line + 1, e.msg));
   }
+}
+
+// Optional `reproduced_by`: a list of config paths.
+std::vector<std::string> config_list(const YAML::Node& root, const std::string& path) {
+  std::vector<std::string> out;
+  const YAML::Node list = root["reproduced_by"];
+  if (!list) return out;
+  if (!list.IsSequence()) throw UserError(fmt::format("{}: 'reproduced_by' must be a list of config files", path));
+  for (std::size_t i = 0; i < list.size(); ++i) out.push_back(list[i].as<std::string>());
+  return out;
+}
+
+}  // namespace
+
+PaperTable load_paper_table(const std::string& path) {
+  const YAML::Node root = load_yaml(path, "paper table");
   PaperTable t;
   try {
     t.title = root["title"].as<std::string>();
     t.dataset = root["dataset"].as<std::string>();
+    t.configs = config_list(root, path);
     const YAML::Node rows = root["rows"];
     if (!rows.IsSequence()) throw UserError(fmt::format("{}: 'rows' must be a list", path));
     for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -45,6 +63,21 @@ PaperTable load_paper_table(const std::string& path) {
     throw UserError(fmt::format("{}:{}: malformed paper table ({})", path, e.mark.line + 1, e.msg));
   }
   return t;
+}
+
+PaperFigure load_paper_figure(const std::string& path) {
+  const YAML::Node root = load_yaml(path, "paper figure");
+  PaperFigure f;
+  try {
+    f.title = root["title"].as<std::string>();
+    f.dataset = root["dataset"].as<std::string>();
+    f.network = root["network"].as<std::string>();
+    if (root["method"]) f.method = root["method"].as<std::string>();
+    f.configs = config_list(root, path);
+  } catch (const YAML::Exception& e) {
+    throw UserError(fmt::format("{}:{}: malformed paper figure ({})", path, e.mark.line + 1, e.msg));
+  }
+  return f;
 }
 
 }  // namespace qretrain::report

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <regex>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -37,10 +38,8 @@ std::string data_blocks(const std::vector<DeltaCurve>& curves) {
   return out;
 }
 
-std::string gnuplot_script(const std::vector<DeltaCurve>& curves, const std::string& title, const std::string& data,
-                           const std::string& terminal, const std::string& output) {
-  std::string s = fmt::format("set terminal {}\nset output {}\n", terminal, quoted(output));
-  s += fmt::format("set multiplot layout 1,{} title {}\n", curves.size(), quoted(title));
+std::string gnuplot_script(const std::vector<DeltaCurve>& curves, const std::string& title, const std::string& data) {
+  std::string s = fmt::format("set multiplot layout 1,{} title {}\n", curves.size(), quoted(title));
   // Linear axes, as in the paper: the point is how much each layer's Δ moves.
   s += "set xlabel 'retraining epoch'\nset ylabel 'step size {/Symbol D}'\nset key below horizontal\nset grid\n"
        "set xtics 1\nset yrange [0:*]\n";
@@ -66,6 +65,14 @@ void run_gnuplot(const fs::path& script) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) == 127)
     throw UserError("plot: gnuplot not found (apt-get install gnuplot-nox)");
   if (WEXITSTATUS(status) != 0) throw UserError(fmt::format("plot: gnuplot failed: {}", messages));
+}
+
+std::string without_empty_groups(std::string svg) {
+  static const std::regex empty_group(R"(<g [^>]*>\s*</g>\n?)");
+  for (std::string next;; svg = std::move(next)) {
+    next = std::regex_replace(svg, empty_group, "");
+    if (next.size() == svg.size()) return svg;
+  }
 }
 
 }  // namespace
@@ -112,34 +119,54 @@ std::string render_delta_csv(const std::vector<DeltaCurve>& curves) {
   return out;
 }
 
-void plot_delta_curves(const std::vector<DeltaCurve>& curves, const std::string& title,
-                       const std::string& output_base) {
+void require_gnuplot() {
+  if (std::system("gnuplot --version >/dev/null 2>&1") != 0)
+    throw UserError("gnuplot not found (apt-get install gnuplot-nox); it draws the figures");
+}
+
+std::string gnuplot_quoted(const std::string& s) { return quoted(s); }
+
+void render_gnuplot_figure(const std::string& output_base, int width, int height, const std::string& data,
+                           const std::function<std::string(const std::string& data_path)>& script,
+                           const std::string& terminal_options) {
   const fs::path base(output_base);
   if (base.has_parent_path()) fs::create_directories(base.parent_path());
   const fs::path work = fs::path(output_base + ".plot-tmp");
   fs::create_directories(work);
   try {
-    const fs::path data = work / "delta.dat";
-    atomic_write_text(data, data_blocks(curves));
-    const std::string width = std::to_string(std::max<std::size_t>(1, curves.size()) * 420);
+    const fs::path data_file = work / "figure.dat";
+    atomic_write_text(data_file, data);
+    const std::string extra = terminal_options.empty() ? "" : " " + terminal_options;
     for (const auto& [ext, terminal] :
-         {std::pair<std::string, std::string>{"png", "pngcairo size " + width + ",420 font 'sans,10'"},
-          {"svg", "svg size " + width + ",420 dynamic font 'sans,10'"}}) {
+         {std::pair<std::string, std::string>{
+              "png", fmt::format("pngcairo size {},{} font 'sans,10'{}", width, height, extra)},
+          {"svg", fmt::format("svg size {},{} dynamic font 'sans,10'{}", width, height, extra)}}) {
       const fs::path image = work / ("figure." + ext);
-      const fs::path script = work / ("figure-" + ext + ".gp");
-      atomic_write_text(script, gnuplot_script(curves, title, data.string(), terminal, image.string()));
-      run_gnuplot(script);
+      const fs::path script_file = work / ("figure-" + ext + ".gp");
+      atomic_write_text(script_file, fmt::format("set terminal {}\nset output {}\n", terminal, quoted(image.string())) +
+                                         script(data_file.string()));
+      run_gnuplot(script_file);
       if (!fs::exists(image) || fs::file_size(image) == 0)
         throw UserError(fmt::format("plot: gnuplot wrote no {} image", ext));
+      // gnuplot's SVG holds many empty style groups: a third of the file.
+      if (ext == "svg") atomic_write_text(image, without_empty_groups(read_text_file(image)));
       fs::rename(image, output_base + "." + ext);  // same folder: atomic
     }
-    atomic_write_text(output_base + ".csv", render_delta_csv(curves));
   } catch (...) {
     std::error_code ec;
     fs::remove_all(work, ec);
     throw;
   }
   fs::remove_all(work);
+}
+
+void plot_delta_curves(const std::vector<DeltaCurve>& curves, const std::string& title,
+                       const std::string& output_base) {
+  const int width = static_cast<int>(std::max<std::size_t>(1, curves.size()) * 420);
+  render_gnuplot_figure(output_base, width, 420, data_blocks(curves), [&](const std::string& data_path) {
+    return gnuplot_script(curves, title, data_path);
+  });
+  atomic_write_text(output_base + ".csv", render_delta_csv(curves));
 }
 
 }  // namespace qretrain::report

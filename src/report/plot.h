@@ -4,6 +4,7 @@
 // beside them as CSV.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,5 +32,20 @@ std::string render_delta_csv(const std::vector<DeltaCurve>& curves);
 // or fails.
 void plot_delta_curves(const std::vector<DeltaCurve>& curves, const std::string& title,
                        const std::string& output_base);
+
+// Throws UserError("... gnuplot not found ...") unless gnuplot runs.
+void require_gnuplot();
+
+// gnuplot's quoting of a string (single quotes, a quote inside doubled).
+std::string gnuplot_quoted(const std::string& s);
+
+// Writes <output_base>.png and .svg (each whole or not at all): `data` goes to
+// a temporary file, and `script(data_path, terminal)` returns the gnuplot
+// commands after `set terminal` / `set output`; `terminal_options` is appended
+// to both terminals (e.g. "noenhanced"). Throws UserError when gnuplot is
+// missing or fails.
+void render_gnuplot_figure(const std::string& output_base, int width, int height, const std::string& data,
+                           const std::function<std::string(const std::string& data_path)>& script,
+                           const std::string& terminal_options = "");
 
 }  // namespace qretrain::report

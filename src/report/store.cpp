@@ -276,4 +276,22 @@ std::optional<RunRecord> Store::run_with_curve(const std::string& cell_key) cons
   return r;
 }
 
+std::vector<RunRecord> Store::all_runs_with_curves() const {
+  std::vector<std::string> keys;
+  {
+    Statement s(db_, "SELECT cell_key FROM runs ORDER BY id", path_);
+    while (s.step()) keys.push_back(s.text(0));
+  }
+  std::vector<RunRecord> out;
+  for (const auto& k : keys) out.push_back(*run_with_curve(k));
+  return out;
+}
+
+std::optional<std::pair<std::string, std::string>> Store::status(const std::string& cell_key) const {
+  Statement s(db_, "SELECT status, finished_at FROM runs WHERE cell_key = ?", path_);
+  s.bind(1, cell_key);
+  if (!s.step()) return std::nullopt;
+  return std::make_pair(s.text(0), s.text(1));
+}
+
 }  // namespace qretrain::report

@@ -55,6 +55,10 @@ class Store {
   std::vector<RunRecord> runs(const std::string& experiment) const;
   // One run with its curve.
   std::optional<RunRecord> run_with_curve(const std::string& cell_key) const;
+  // Every run of every experiment, with curves (result files being merged).
+  std::vector<RunRecord> all_runs_with_curves() const;
+  // Status ("ok" / "failed") and finish time of a cell's run, if stored.
+  std::optional<std::pair<std::string, std::string>> status(const std::string& cell_key) const;
   const std::string& path() const { return path_; }
 
  private:

@@ -19,6 +19,8 @@ class TorchAdapter : public Optimizer {
   void set_lr(double lr) override {
     for (auto& group : optimizer_.param_groups()) group.options().set_lr(lr);
   }
+  void save(torch::serialize::OutputArchive& archive) const override { optimizer_.save(archive); }
+  void load(torch::serialize::InputArchive& archive) override { optimizer_.load(archive); }
 
  private:
   TorchOptimizer optimizer_;
@@ -31,6 +33,8 @@ class SgdAdapter : public Optimizer {
   void zero_grad() override { sgd_.zero_grad(); }
   void step() override { sgd_.step(); }
   void set_lr(double lr) override { sgd_.set_lr(lr); }
+  void save(torch::serialize::OutputArchive& archive) const override { sgd_.save(archive); }
+  void load(torch::serialize::InputArchive& archive) override { sgd_.load(archive); }
 
  private:
   FusedSgd sgd_;

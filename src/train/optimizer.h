@@ -17,6 +17,9 @@ class Optimizer {
   virtual void zero_grad() = 0;
   virtual void step() = 0;
   virtual void set_lr(double lr) = 0;
+  // Momentum / running averages, for resuming an interrupted fit exactly.
+  virtual void save(torch::serialize::OutputArchive& archive) const = 0;
+  virtual void load(torch::serialize::InputArchive& archive) = 0;
 };
 
 // train.optimizer: sgd / sgd_nesterov -> FusedSgd (train/sgd.h);

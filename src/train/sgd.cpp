@@ -1,5 +1,7 @@
 #include "train/sgd.h"
 
+#include <fmt/format.h>
+
 namespace qretrain::train {
 namespace {
 
@@ -56,6 +58,19 @@ void FusedSgd::step() {
     if (first) buf.copy_(g);
     else buf.mul_(momentum_coef_).add_(g);
     p.add_(nesterov_ ? g + momentum_coef_ * buf : buf, -lr_);
+  }
+}
+
+void FusedSgd::save(torch::serialize::OutputArchive& archive) const {
+  for (std::size_t i = 0; i < momentum_.size(); ++i)
+    archive.write(fmt::format("momentum{}", i), momentum_[i].defined() ? momentum_[i] : torch::empty({0}));
+}
+
+void FusedSgd::load(torch::serialize::InputArchive& archive) {
+  for (std::size_t i = 0; i < momentum_.size(); ++i) {
+    torch::Tensor buf;
+    archive.read(fmt::format("momentum{}", i), buf);
+    momentum_[i] = buf.numel() == 0 && params_[i].numel() != 0 ? torch::Tensor() : buf.to(params_[i].device());
   }
 }
 

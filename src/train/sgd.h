@@ -23,6 +23,9 @@ class FusedSgd {
   // step), d = g + m buf (Nesterov) or buf. Parameters without a gradient are
   // left alone, as torch does.
   void step();
+  // The momentum buffers (a parameter not yet stepped has none).
+  void save(torch::serialize::OutputArchive& archive) const;
+  void load(torch::serialize::InputArchive& archive);
 
  private:
   std::vector<torch::Tensor> params_;

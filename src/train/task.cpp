@@ -129,6 +129,39 @@ StepLoss LanguageModelTask::forward_backward(std::int64_t) {
   return {loss.item<double>(), targets.numel()};
 }
 
+void ClassificationTask::save_position(torch::serialize::OutputArchive& archive) const {
+  archive.write("order", order_.defined() ? order_ : torch::empty({0}, torch::kInt64));
+}
+
+void ClassificationTask::load_position(torch::serialize::InputArchive& archive) {
+  archive.read("order", order_);
+  if (order_.numel() == 0) order_ = torch::Tensor();
+}
+
+void LanguageModelTask::save_position(torch::serialize::OutputArchive& archive) const {
+  archive.write("cursor", torch::tensor({cursor_, state_col_}, torch::kInt64));
+  archive.write("layers", torch::tensor(static_cast<std::int64_t>(state_.size()), torch::kInt64));
+  for (std::size_t i = 0; i < state_.size(); ++i) {
+    archive.write(fmt::format("h{}", i), std::get<0>(state_[i]));
+    archive.write(fmt::format("c{}", i), std::get<1>(state_[i]));
+  }
+}
+
+void LanguageModelTask::load_position(torch::serialize::InputArchive& archive) {
+  torch::Tensor cursor, layers;
+  archive.read("cursor", cursor);
+  archive.read("layers", layers);
+  cursor_ = cursor[0].item<std::int64_t>();
+  state_col_ = cursor[1].item<std::int64_t>();
+  state_.clear();
+  for (std::int64_t i = 0; i < layers.item<std::int64_t>(); ++i) {
+    torch::Tensor h, c;
+    archive.read(fmt::format("h{}", i), h);
+    archive.read(fmt::format("c{}", i), c);
+    state_.emplace_back(h.to(device_), c.to(device_));
+  }
+}
+
 double LanguageModelTask::evaluate(const data::Split& split) {
   // Up to 64 streams of at least 1024 bytes, so tiny splits still read as one.
   const std::int64_t streams = std::clamp<std::int64_t>(split.x.numel() / 1024, 1, kEvalStreams);

@@ -36,6 +36,10 @@ class Task {
   virtual StepLoss forward_backward(std::int64_t step) = 0;
   // The dataset's metric on a split, under no_grad in eval mode.
   virtual double evaluate(const data::Split& split) = 0;
+  // Position within the training data (epoch order, carried state), so an
+  // interrupted fit resumes exactly where it stopped.
+  virtual void save_position(torch::serialize::OutputArchive& archive) const = 0;
+  virtual void load_position(torch::serialize::InputArchive& archive) = 0;
 };
 
 std::unique_ptr<Task> make_task(models::Network model, const data::Dataset& data, const config::TrainConfig& train,
@@ -48,6 +52,8 @@ class ClassificationTask : public Task {
   void begin_epoch(at::Generator& generator) override;
   StepLoss forward_backward(std::int64_t step) override;
   double evaluate(const data::Split& split) override;
+  void save_position(torch::serialize::OutputArchive& archive) const override;
+  void load_position(torch::serialize::InputArchive& archive) override;
 
  private:
   models::Network model_;
@@ -77,6 +83,8 @@ class LanguageModelTask : public Task {
   void begin_epoch(at::Generator&) override {}
   StepLoss forward_backward(std::int64_t step) override;
   double evaluate(const data::Split& split) override;
+  void save_position(torch::serialize::OutputArchive& archive) const override;
+  void load_position(torch::serialize::InputArchive& archive) override;
 
   // Training position: the column of the next new character and of the
   // carried state (for tests).

@@ -15,6 +15,7 @@
 #include "data/dataset.h"
 #include "models/network.h"
 #include "quant/hook.h"
+#include "train/optimizer.h"
 #include "train/task.h"
 
 namespace qretrain::train {
@@ -46,6 +47,12 @@ struct FitOptions {
   StepPolicy policy;
   std::string tag;            // shown in progress and logs, e.g. "L adaptive 2-bit"
   bool progress = false;      // live progress line on stderr
+  // Where the training state is saved (after every evaluation, every
+  // checkpoint_every_s seconds, and when interrupted) and resumed from when
+  // it exists; empty = never. The caller removes it once the result is kept.
+  std::string resume_path;
+  double checkpoint_every_s = 300;
+  std::int64_t nan_at_step = -1;  // testing aid: this update's loss is NaN (divergence)
 };
 
 struct FitResult {
@@ -57,6 +64,7 @@ struct FitResult {
   double wall_s = 0;
   double samples_per_s = 0;   // training throughput (updates only): examples or characters per second
   std::string stop_reason;
+  bool resumed = false;       // continued from a saved training state
 };
 
 // Raised when the training loss becomes NaN or infinite.
@@ -85,8 +93,13 @@ class Trainer {
     std::vector<torch::Tensor> tensors;  // models::copy_state: float weights and buffers
     std::vector<double> deltas;
   };
+  struct FitState;
   Snapshot snapshot() const;
   void restore(const Snapshot& s);
+  void save_state(const std::string& path, const FitState& state, const Optimizer& optimizer,
+                  const at::Generator& generator) const;
+  // False when the file does not match this fit (it is then ignored).
+  bool load_state(const std::string& path, FitState& state, Optimizer& optimizer, at::Generator& generator);
 
   models::Network model_;
   const data::Dataset& data_;

@@ -8,6 +8,7 @@
 #include "data/text.h"
 #include "quant/hook.h"
 #include "train/trainer.h"
+#include "test_util.h"
 
 namespace qretrain::train {
 namespace {
@@ -142,6 +143,41 @@ TEST(LanguageModelTask, TrainerLearnsPeriodicTextAndScoresBitsPerChar) {
   // Quantized to 6 bits through the hook, the periodic text stays predictable.
   quant::QuantHook hook(*model, 6);
   EXPECT_LT(Trainer(model, data, torch::kCPU, &hook).evaluate(data.test), 1.0);
+}
+
+// The language model resumes mid-epoch with its carried LSTM state, stream
+// position and RMSprop averages: the same as never stopping.
+TEST(LanguageModelTask, ResumedFitEqualsUninterrupted) {
+  auto data = text_dataset("resume the carried state, ", 8 * 400);
+  FitOptions opt;
+  opt.train = tbptt(8, 16, 32);
+  opt.train.optimizer = "rmsprop";
+  opt.train.patience = 2;
+  opt.train.lr_decay = 0.5;
+  opt.train.epoch_chars = 8 * 16 * 10;  // 10 updates per epoch
+  opt.recipe = {1e-2, 1e-5, 3};
+  auto run = [&](const FitOptions& o) {
+    torch::manual_seed(5);
+    auto model = small_lm({16});
+    Trainer trainer(model, data, torch::kCPU);
+    FitResult r = trainer.fit(o);
+    return std::make_pair(r, models::copy_state(*model));
+  };
+  const auto whole = run(opt);
+  qretrain::testing::TempDir dir;
+  auto crashing = opt;
+  crashing.resume_path = dir.file("lm.resume.pt");
+  crashing.checkpoint_every_s = 0;
+  crashing.nan_at_step = 15;  // mid epoch 2, state carried from epoch 1
+  EXPECT_THROW(run(crashing), Diverged);
+  auto resuming = opt;
+  resuming.resume_path = crashing.resume_path;
+  const auto resumed = run(resuming);
+  EXPECT_TRUE(resumed.first.resumed);
+  ASSERT_EQ(whole.first.curve.size(), resumed.first.curve.size());
+  for (std::size_t i = 0; i < whole.first.curve.size(); ++i)
+    EXPECT_EQ(whole.first.curve[i].dev_metric, resumed.first.curve[i].dev_metric) << i;
+  for (std::size_t i = 0; i < whole.second.size(); ++i) EXPECT_TRUE(torch::equal(whole.second[i], resumed.second[i]));
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // The Trainer and the step-size policies on a small synthetic problem.
 #include "train/trainer.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "models/network.h"
@@ -128,6 +130,102 @@ TEST(Trainer, CheckpointRoundTripKeepsWeightsAndSteps) {
   EXPECT_EQ(deltas, (std::vector<double>{0.25, 0.5, 0.125}));
   auto pa = model->parameters(), pb = other->parameters();
   for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i]));
+}
+
+// A fit that stops (crash or signal) and is resumed from its saved training
+// state ends exactly where an uninterrupted fit ends: same weights, same Δ,
+// same curve, same step count.
+struct FitOutcome {
+  FitResult result;
+  std::vector<torch::Tensor> state;
+  std::vector<double> deltas;
+};
+
+FitOutcome fit_quantized(const data::Dataset& data, FitOptions opt, const std::string& resume_path = "") {
+  torch::manual_seed(3);
+  auto model = small_ffdnn(data);
+  quant::QuantHook hook(*model, 2);
+  opt.policy.when = StepPolicy::When::EveryUpdateFirstEpochs;  // Δ moves every update: a strict check
+  opt.policy.first_epochs = 2;
+  opt.resume_path = resume_path;
+  Trainer trainer(model, data, torch::kCPU, &hook);
+  FitOutcome out;
+  out.result = trainer.fit(opt);
+  out.state = models::copy_state(*model);
+  out.deltas = hook.steps();
+  return out;
+}
+
+void expect_same_fit(const FitOutcome& a, const FitOutcome& b) {
+  EXPECT_EQ(a.result.steps, b.result.steps);
+  EXPECT_EQ(a.result.epochs, b.result.epochs);
+  EXPECT_EQ(a.result.best_index, b.result.best_index);
+  EXPECT_EQ(a.result.best_dev, b.result.best_dev);
+  EXPECT_EQ(a.deltas, b.deltas);
+  ASSERT_EQ(a.result.curve.size(), b.result.curve.size());
+  for (std::size_t i = 0; i < a.result.curve.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(a.result.curve[i].step, b.result.curve[i].step);
+    EXPECT_EQ(a.result.curve[i].lr, b.result.curve[i].lr);
+    EXPECT_EQ(a.result.curve[i].dev_metric, b.result.curve[i].dev_metric);
+    const double la = a.result.curve[i].train_loss, lb = b.result.curve[i].train_loss;
+    EXPECT_TRUE(la == lb || (std::isnan(la) && std::isnan(lb))) << la << " vs " << lb;
+    EXPECT_EQ(a.result.curve[i].deltas, b.result.curve[i].deltas);
+  }
+  ASSERT_EQ(a.state.size(), b.state.size());
+  for (std::size_t i = 0; i < a.state.size(); ++i) EXPECT_TRUE(torch::equal(a.state[i], b.state[i])) << i;
+}
+
+TEST(TrainerResume, CrashMidEpochThenResumeEqualsUninterrupted) {
+  auto data = clusters(960, 200);  // 30 updates per epoch
+  auto opt = options(0.05, 3);
+  opt.train.patience = 1;  // the learning rate halves along the way: the schedule state must survive too
+  const FitOutcome whole = fit_quantized(data, opt);
+
+  qretrain::testing::TempDir dir;
+  const std::string state = dir.file("cell.resume.pt");
+  auto crashing = opt;
+  crashing.checkpoint_every_s = 0;  // save after every update
+  crashing.nan_at_step = 47;        // "crash" in the middle of epoch 2
+  EXPECT_THROW(fit_quantized(data, crashing, state), Diverged);
+  ASSERT_TRUE(std::filesystem::exists(state));
+  const FitOutcome resumed = fit_quantized(data, opt, state);
+  EXPECT_TRUE(resumed.result.resumed);
+  expect_same_fit(whole, resumed);
+}
+
+TEST(TrainerResume, InterruptSavesStateAndResumeEqualsUninterrupted) {
+  auto data = clusters(960, 200);
+  auto opt = options(0.05, 2);
+  const FitOutcome whole = fit_quantized(data, opt);
+  qretrain::testing::TempDir dir;
+  const std::string state = dir.file("cell.resume.pt");
+  g_stop_requested = true;  // SIGINT before the first update
+  EXPECT_THROW(fit_quantized(data, opt, state), Interrupted);
+  g_stop_requested = false;
+  ASSERT_TRUE(std::filesystem::exists(state));
+  expect_same_fit(whole, fit_quantized(data, opt, state));
+}
+
+TEST(TrainerResume, EpochBoundaryStateContinuesALongerBudget) {
+  // Budget 1, then budget 3 from the state left at the end of epoch 1: the
+  // same as budget 3 from the start (momentum, shuffle generator and all).
+  auto data = clusters(960, 200);
+  const FitOutcome whole = fit_quantized(data, options(0.05, 3));
+  qretrain::testing::TempDir dir;
+  const std::string state = dir.file("cell.resume.pt");
+  fit_quantized(data, options(0.05, 1), state);
+  expect_same_fit(whole, fit_quantized(data, options(0.05, 3), state));
+}
+
+TEST(TrainerResume, UnreadableStateStartsAfresh) {
+  auto data = clusters(960, 200);
+  const FitOutcome whole = fit_quantized(data, options(0.05, 2));
+  qretrain::testing::TempDir dir;
+  const std::string state = dir.write("cell.resume.pt", "not a torch archive");
+  const FitOutcome fresh = fit_quantized(data, options(0.05, 2), state);
+  EXPECT_FALSE(fresh.result.resumed);
+  expect_same_fit(whole, fresh);
 }
 
 }  // namespace

@@ -1,0 +1,114 @@
+#include "sweep/cell_files.h"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "util/error.h"
+#include "util/fsutil.h"
+
+namespace qretrain::sweep {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path cells_dir(const std::string& output_dir) { return fs::path(output_dir) / "cells"; }
+
+// Writes the store into place in one step; a reader sees no file or all of it.
+void write_whole(const std::string& output_dir, const std::string& key,
+                 const std::vector<report::RunRecord>& runs) {
+  atomic_write(cell_file(output_dir, key), [&](const fs::path& tmp) {
+    report::Store out(tmp.string());
+    for (const auto& r : runs) out.put(r);
+  });
+}
+
+// Merges one file's runs; counts into `rep`. Returns the status of `key`'s run.
+std::string merge_file(report::Store& store, const fs::path& file, const std::string& key, CollectReport& rep) {
+  std::string status;
+  try {
+    report::Store in(file.string());
+    for (const auto& r : in.all_runs_with_curves()) {
+      if (r.cell_key == key) status = r.status;
+      auto held = store.status(r.cell_key);
+      if (held && held->first == r.status && held->second == r.finished_at) {
+        ++rep.unchanged;
+        continue;
+      }
+      store.put(r);
+      ++rep.merged;
+    }
+    ++rep.files;
+  } catch (const std::exception& e) {
+    rep.unreadable.push_back(fmt::format("{}: {}", file.string(), e.what()));
+  }
+  return status;
+}
+
+}  // namespace
+
+std::string cell_file(const std::string& output_dir, const std::string& key) {
+  return (cells_dir(output_dir) / (key + ".sqlite")).string();
+}
+
+void publish_cell_file(const std::string& output_dir, const std::string& key, const report::Store& runs) {
+  write_whole(output_dir, key, runs.all_runs_with_curves());
+}
+
+report::RunRecord failure_record(const config::ExperimentConfig& variant, const methods::Cell& cell,
+                                 const std::string& reason) {
+  report::RunRecord r;
+  r.experiment = variant.name;
+  r.dataset = variant.dataset.kind;
+  r.network = cell.network;
+  r.method = cell.method;
+  r.bits = cell.bits;
+  r.seed = cell.seed;
+  r.step_policy = "-";
+  r.failure = reason;
+  r.config_yaml = config::dump(variant, false);
+  r.commit = build_commit();
+  r.machine = machine_description();
+  r.started_at = r.finished_at = current_time_iso();
+  return r;
+}
+
+void publish_failure(const std::string& output_dir, const std::string& key, report::RunRecord failed) {
+  failed.cell_key = key;
+  failed.status = "failed";
+  failed.test_metric = std::nan("");
+  failed.dev_metric = std::nan("");
+  write_whole(output_dir, key, {failed});
+}
+
+std::string cell_file_status(const std::string& output_dir, const std::string& key) {
+  const std::string path = cell_file(output_dir, key);
+  if (!fs::exists(path)) return "";
+  report::Store in(path);
+  auto s = in.status(key);
+  return s ? s->first : "";
+}
+
+std::string collect_one(report::Store& store, const std::string& output_dir, const std::string& key) {
+  const fs::path file = cell_file(output_dir, key);
+  if (!fs::exists(file)) return "";
+  CollectReport rep;
+  std::string status = merge_file(store, file, key, rep);
+  if (!rep.unreadable.empty()) throw UserError(rep.unreadable.front());
+  return status;
+}
+
+CollectReport collect(report::Store& store, const std::string& output_dir) {
+  CollectReport rep;
+  const fs::path dir = cells_dir(output_dir);
+  if (!fs::is_directory(dir)) return rep;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file() && e.path().extension() == ".sqlite") files.push_back(e.path());
+  std::sort(files.begin(), files.end());  // a stable merge order
+  for (const auto& f : files) merge_file(store, f, f.stem().string(), rep);
+  return rep;
+}
+
+}  // namespace qretrain::sweep

@@ -1,0 +1,48 @@
+// Result files: every cell of a sweep writes its result to a file of its own,
+// output.dir/cells/<cell key>.sqlite, whole or not at all (written beside it,
+// then renamed into place), and `collect` merges them into the results store.
+// Local sweeps and Slurm array tasks take this same path, so concurrent cells
+// never write one database: SQLite's locking is unsafe on network file
+// systems, a rename within a folder is atomic on them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "methods/cells.h"
+#include "report/store.h"
+
+namespace qretrain::sweep {
+
+std::string cell_file(const std::string& output_dir, const std::string& key);
+
+// Publishes the runs held by `runs` (an in-memory store the cell recorded
+// into) as the cell's result file.
+void publish_cell_file(const std::string& output_dir, const std::string& key, const report::Store& runs);
+
+// The failure record of a cell that did not get to record one itself.
+report::RunRecord failure_record(const config::ExperimentConfig& variant, const methods::Cell& cell,
+                                 const std::string& reason);
+
+// Publishes a failure the cell could not record itself (its process died,
+// a dependency failed).
+void publish_failure(const std::string& output_dir, const std::string& key, report::RunRecord failed);
+
+// "ok", "failed", or "" when the cell has no result file.
+std::string cell_file_status(const std::string& output_dir, const std::string& key);
+
+struct CollectReport {
+  int files = 0;      // result files read
+  int merged = 0;     // runs written into the store (new or changed)
+  int unchanged = 0;  // runs the store already held
+  std::vector<std::string> unreadable;  // files that could not be read, with the reason
+};
+
+// Merges every result file under output_dir/cells into `store`. Idempotent:
+// a run the store holds with the same status and finish time is skipped.
+CollectReport collect(report::Store& store, const std::string& output_dir);
+// Merges one cell's file, if it exists; returns its status ("" if none).
+std::string collect_one(report::Store& store, const std::string& output_dir, const std::string& key);
+
+}  // namespace qretrain::sweep

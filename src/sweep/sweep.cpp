@@ -1,0 +1,277 @@
+#include "sweep/sweep.h"
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "methods/session.h"
+#include "models/network.h"
+#include "sweep/cell_files.h"
+#include "train/trainer.h"
+#include "util/error.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+
+namespace qretrain::sweep {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+CellState cell_state(const report::Store& store, const std::string& key, const SweepOptions& opt) {
+  if (opt.force) return CellState::Todo;
+  auto s = store.status(key);
+  if (!s) return CellState::Todo;
+  if (s->first == "ok") return CellState::Done;
+  return opt.retry_failed ? CellState::Todo : CellState::Failed;
+}
+
+int cores_per_job(int jobs) {
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  return std::max(1, cores / std::max(1, jobs));
+}
+
+std::vector<std::string> thread_overrides(const config::ExperimentConfig& cfg, int cores) {
+  const int share = std::max(1, cores);
+  bool convolutional = true;
+  for (const auto& one : config::expand_networks(cfg)) convolutional = convolutional && models::is_convolutional(one.network.kind);
+  const int threads = cfg.runtime.threads > 0 ? cfg.runtime.threads : (convolutional ? share : 1);
+  const int blas = cfg.runtime.blas_threads > 0 ? cfg.runtime.blas_threads : (convolutional ? 1 : share);
+  return {fmt::format("runtime.threads={}", threads), fmt::format("runtime.blas_threads={}", blas)};
+}
+
+namespace {
+
+std::string duration_text(double s) {
+  if (!(s >= 0) || s > 1e7) return "?";
+  const long t = std::lround(s);
+  if (t >= 3600) return fmt::format("{}h{:02}m", t / 3600, (t % 3600) / 60);
+  if (t >= 60) return fmt::format("{}m{:02}s", t / 60, t % 60);
+  return fmt::format("{}s", t);
+}
+
+// The one progress line of a sweep: rewritten in place on a terminal,
+// a line per change otherwise (logs, CI).
+class SweepProgress {
+ public:
+  SweepProgress(std::size_t total, int jobs) : total_(total), jobs_(jobs), tty_(::isatty(STDERR_FILENO) == 1) {}
+  void show(std::size_t done, std::size_t failed, std::size_t running, const std::string& event) {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+    const std::size_t left = total_ - done - failed;
+    std::string eta = "?";
+    if (finished_here_ > 0) {
+      // Cells left times the mean cell time of this sweep, spread over the jobs.
+      const double per_cell = cell_seconds_ / static_cast<double>(finished_here_);
+      eta = duration_text(per_cell * static_cast<double>(left) / std::max(1, jobs_));
+    }
+    const std::string line = fmt::format("[sweep] {}/{} done, {} running, {} failed | elapsed {} | ETA {}{}", done,
+                                         total_, running, failed, duration_text(elapsed), eta,
+                                         event.empty() ? "" : " | " + event);
+    if (tty_) std::cerr << "\r\033[K" << line << std::flush;
+    else std::cerr << line << "\n";
+  }
+  void cell_finished(double seconds) {
+    cell_seconds_ += seconds;
+    ++finished_here_;
+  }
+  void finish() {
+    if (tty_) std::cerr << "\n";
+  }
+
+ private:
+  std::size_t total_;
+  int jobs_;
+  bool tty_;
+  Clock::time_point start_ = Clock::now();
+  double cell_seconds_ = 0;
+  std::size_t finished_here_ = 0;
+};
+
+struct Running {
+  std::size_t cell;
+  Clock::time_point started;
+};
+
+// Starts `qretrain cell` for one cell; its output goes to the cell's log.
+pid_t spawn_cell(const SweepOptions& opt, const std::vector<std::string>& threads, const std::string& output_dir,
+                 const std::string& key) {
+  std::vector<std::string> args = {opt.program, "cell", "--config", opt.config_path};
+  for (const auto& o : opt.overrides) args.insert(args.end(), {"--set", o});
+  for (const auto& o : threads) args.insert(args.end(), {"--set", o});
+  args.insert(args.end(), {"--set", "runtime.progress=off", "--key", key});
+  const fs::path log_path = fs::path(output_dir) / "logs" / "cells" / (key + ".log");
+  fs::create_directories(log_path.parent_path());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
+  if (pid == 0) {
+    // A cell whose sweep dies (even by SIGKILL) saves its state and stops
+    // rather than running on unwatched.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(130);
+    const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+      ::close(fd);
+    }
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// The last non-empty line of a cell's log: the reason a process died.
+std::string last_log_line(const std::string& output_dir, const std::string& key) {
+  const fs::path log_path = fs::path(output_dir) / "logs" / "cells" / (key + ".log");
+  std::string text;
+  try {
+    text = read_text_file(log_path);
+  } catch (const std::exception&) {
+    return "";
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  const auto nl = text.rfind('\n');
+  std::string line = nl == std::string::npos ? text : text.substr(nl + 1);
+  return line.size() > 300 ? line.substr(0, 300) : line;
+}
+
+}  // namespace
+
+int run_sweep(const config::ExperimentConfig& cfg, const methods::Grid& grid, report::Store& store,
+              const SweepOptions& opt) {
+  auto log = log::get("sweep");
+  const std::string& out = cfg.output_dir;
+  // Results published by cells of an earlier, interrupted sweep (or by Slurm
+  // tasks) that were not merged yet.
+  const CollectReport merged = collect(store, out);
+  for (const auto& u : merged.unreadable) log->warn("unreadable result file {}", u);
+  if (merged.merged) log->info("merged {} results of earlier cells into {}", merged.merged, store.path());
+
+  const std::size_t n = grid.cells.size();
+  enum class S { Pending, Running, Done, Failed };
+  std::vector<S> state(n, S::Pending);
+  std::size_t done = 0, failed = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    switch (cell_state(store, grid.cells[i].key, opt)) {
+      case CellState::Done: state[i] = S::Done, ++done; break;
+      case CellState::Failed: state[i] = S::Failed, ++failed; break;
+      case CellState::Todo:
+        if (opt.force) fs::remove(methods::resume_file(grid.variants[grid.cells[i].variant], grid.cells[i].method,
+                                                       grid.cells[i].bits, grid.cells[i].seed));
+        break;
+    }
+  }
+  const auto threads = thread_overrides(cfg, cores_per_job(opt.jobs));
+  log->info("sweep '{}': {} cells, {} done, {} failed before; {} at a time with {} and {} each", cfg.name, n, done,
+            failed, opt.jobs, threads[0], threads[1]);
+
+  SweepProgress progress(n, opt.jobs);
+  std::map<pid_t, Running> running;
+  bool stopping = false;
+  auto finish_cell = [&](std::size_t i, const std::string& status, const std::string& event) {
+    state[i] = status == "ok" ? S::Done : S::Failed;
+    ++(status == "ok" ? done : failed);
+    progress.show(done, failed, running.size(), event);
+  };
+  auto fail_cell = [&](std::size_t i, const std::string& reason) {
+    const methods::Cell& c = grid.cells[i];
+    publish_failure(out, c.key, failure_record(grid.variants[c.variant], c, reason));
+    collect_one(store, out, c.key);
+    finish_cell(i, "failed", fmt::format("failed: {} ({})", c.name(), reason));
+  };
+
+  progress.show(done, failed, 0, "");
+  while (true) {
+    if (train::g_stop_requested && !stopping) {
+      stopping = true;
+      for (const auto& [pid, r] : running) ::kill(pid, SIGTERM);
+      progress.show(done, failed, running.size(), "stopping: running cells save their state");
+    }
+    // Start what may start: a cell whose dependencies succeeded; a cell whose
+    // dependency failed is a failure itself.
+    bool changed = true;
+    while (!stopping && changed) {
+      changed = false;
+      for (std::size_t i = 0; i < n && running.size() < static_cast<std::size_t>(opt.jobs); ++i) {
+        if (state[i] != S::Pending) continue;
+        const methods::Cell& c = grid.cells[i];
+        bool ready = true;
+        std::string blocked;
+        for (std::size_t d : c.after) {
+          if (state[d] == S::Failed) blocked = grid.cells[d].name();
+          else if (state[d] != S::Done) ready = false;
+        }
+        if (!blocked.empty()) {
+          fail_cell(i, "dependency failed: " + blocked);
+          changed = true;
+          continue;
+        }
+        if (!ready) continue;
+        fs::remove(cell_file(out, c.key));  // a --force / --retry-failed rerun replaces it
+        const pid_t pid = spawn_cell(opt, threads, out, c.key);
+        running[pid] = {i, Clock::now()};
+        state[i] = S::Running;
+        changed = true;
+        progress.show(done, failed, running.size(), "started " + c.name());
+      }
+    }
+    if (running.empty()) break;
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR) continue;  // a signal: the loop head handles it
+      throw std::runtime_error(fmt::format("waitpid: {}", std::strerror(errno)));
+    }
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const Running r = it->second;
+    running.erase(it);
+    const methods::Cell& c = grid.cells[r.cell];
+    const double seconds = std::chrono::duration<double>(Clock::now() - r.started).count();
+    std::string published;
+    try {
+      published = collect_one(store, out, c.key);
+    } catch (const std::exception& e) {
+      log->warn("{}", e.what());
+    }
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (!published.empty()) {
+      progress.cell_finished(seconds);
+      finish_cell(r.cell, published, fmt::format("{} {} in {}", c.name(), published, duration_text(seconds)));
+    } else if (code == 130 || (stopping && WIFSIGNALED(status))) {
+      state[r.cell] = S::Pending;  // interrupted: resumes from its saved state next time
+      progress.show(done, failed, running.size(), "interrupted " + c.name());
+    } else {
+      const std::string reason =
+          WIFSIGNALED(status) ? fmt::format("process killed by signal {} ({})", WTERMSIG(status),
+                                            strsignal(WTERMSIG(status)))
+                              : fmt::format("process exited with status {}: {}", code, last_log_line(out, c.key));
+      fail_cell(r.cell, reason);
+    }
+  }
+  progress.finish();
+  if (stopping) {
+    log->info("sweep '{}' stopped: {} of {} cells done, {} failed; run it again to continue", cfg.name, done, n,
+              failed);
+    return 130;
+  }
+  log->info("sweep '{}': all {} cells have results ({} failed) in {}", cfg.name, n, failed, store.path());
+  return 0;
+}
+
+}  // namespace qretrain::sweep

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Issue 6 acceptance: a sweep killed with SIGKILL at random moments and
+# resumed each time ends with the same store and table as a sweep that was
+# never interrupted, and a cell forced to diverge is recorded as failed while
+# the rest completes.
+#
+#   kill_resume.sh QRETRAIN_BINARY [KILLS]      (exit 77 = skipped)
+#
+# The grid: 2 networks x 2 seeds x (float, direct 2/3-bit, adaptive 2/3-bit,
+# gradual 3 -> 2 bits) = 28 cells of a few seconds each on Fashion-MNIST,
+# run with --jobs 2. The adaptive 2-bit cells are made to diverge
+# (QRETRAIN_TEST_DIVERGE). Every kill takes down the whole process group (the
+# sweep and its running cells) with SIGKILL, as a power cut would.
+#
+# Determinism: every cell runs with one OpenMP and one OpenBLAS thread, so
+# its arithmetic does not depend on thread scheduling, and an interrupted
+# cell resumes from its saved training state (weights, optimizer, shuffle
+# order, generators, curve) exactly. What differs between the two stores is
+# only timing: wall_s, samples_per_s, elapsed_s, started_at, finished_at,
+# which the comparison removes.
+set -euo pipefail
+Q=$(realpath "$1")
+KILLS=${2:-5}
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  echo "SKIP: dataset-fashion-mnist is not installed" >&2
+  exit 77
+fi
+work=$(mktemp -d "${TMPDIR:-/tmp}/qretrain-kill-XXXXXX")
+cleanup() {
+  [ -n "${pgid:-}" ] && kill -KILL -- "-$pgid" 2>/dev/null || true
+  if [ -n "${KEEP_WORK:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+write_config() {
+  mkdir -p "$1"
+  cat > "$1/grid.yaml" <<'YAML'
+name: killgrid
+dataset:
+  kind: fashion-mnist
+  train_limit: 6000
+  dev_size: 500
+  test_limit: 1000
+network:
+  kind: ffdnn
+grid:
+  networks: [ffdnn:128x128, ffdnn:256x256]
+seeds: [1, 2]
+train:
+  lr: 0.01
+  batch_size: 50
+  max_epochs: 4
+retrain:
+  lr: 0.002
+  max_epochs: 3
+quant:
+  bits: [2, 3]
+  methods: [direct, adaptive, gradual]
+  gradual:
+    start_bits: 3
+runtime:
+  checkpoint_every_s: 1
+output:
+  dir: out
+YAML
+}
+export QRETRAIN_TEST_DIVERGE=adaptive:2
+
+# Stores compared without their timing fields, one run per line, sorted.
+stable_export() {
+  (cd "$1" && "$Q" export --config grid.yaml --format jsonl) |
+    sed -E 's/"(wall_s|samples_per_s|elapsed_s)":[^,}]*//g; s/"(started_at|finished_at)":"[^"]*"//g' | sort
+}
+
+# Number of runs in the store of the current folder; fails if it is unreadable.
+stored_runs() {
+  [ -f out/results.sqlite ] || { echo 0; return 0; }
+  local err
+  if ! "$Q" export --config grid.yaml --format jsonl > runs.jsonl 2> export.err; then
+    grep -q "no runs of experiment" export.err && { echo 0; return 0; }
+    cat export.err >&2
+    return 1
+  fi
+  wc -l < runs.jsonl
+}
+
+echo "== reference: the sweep uninterrupted"
+write_config "$work/ref"
+start=$(date +%s.%N)
+(cd "$work/ref" && "$Q" sweep --config grid.yaml --jobs 2 > table.md 2> sweep.log) || {
+  cat "$work/ref/sweep.log"; exit 1; }
+ref_s=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+echo "reference sweep: ${ref_s} s"
+grep -c . "$work/ref/table.md" > /dev/null
+
+echo "== the same sweep, killed with SIGKILL at random moments"
+write_config "$work/kill"
+cd "$work/kill"
+kills=0
+attempts=0
+while [ "$kills" -lt "$KILLS" ]; do
+  attempts=$((attempts + 1))
+  [ "$attempts" -le $((KILLS * 4)) ] || { echo "FAIL: the sweep kept finishing before it could be killed"; exit 1; }
+  setsid "$Q" sweep --config grid.yaml --jobs 2 >> kill.out 2>> kill.log &
+  pgid=$!
+  # A random moment within the first 15% of an uninterrupted sweep's time,
+  # so that the kills fall all over the sweep before it can finish.
+  delay=$(awk -v r="$RANDOM" -v t="$ref_s" 'BEGIN { printf "%.2f", 0.3 + (r / 32768) * t * 0.15 }')
+  sleep "$delay"
+  if kill -0 "$pgid" 2>/dev/null; then
+    kill -KILL -- "-$pgid"
+    wait "$pgid" 2>/dev/null || true
+    kills=$((kills + 1))
+    # The store opens and reads after every kill: never half a record.
+    done_now=$(stored_runs) || { echo "FAIL: the store is unreadable after kill $kills"; exit 1; }
+    echo "kill $kills after ${delay} s: $done_now runs stored"
+  else
+    wait "$pgid" || true
+    echo "(attempt $attempts: the sweep had finished within ${delay} s; starting over from the store)"
+    # The sweep finished: start the kill sequence over on a fresh folder.
+    rm -rf out kill.out kill.log
+    kills=0
+  fi
+  pgid=""
+done
+echo "== SIGTERM: running cells save their state, the sweep stops with status 130"
+setsid "$Q" sweep --config grid.yaml --jobs 2 >> kill.out 2> term.log &
+pgid=$!
+sleep 2
+kill -TERM "$pgid"
+status=0
+wait "$pgid" || status=$?
+pgid=""
+cat term.log >> kill.log
+if grep -q "all 28 cells have results" term.log; then
+  echo "(the sweep had finished before SIGTERM)"
+else
+  [ "$status" -eq 130 ] || { tail -20 term.log; echo "FAIL: SIGTERM should stop the sweep with status 130, got $status"; exit 1; }
+  grep -q "stopped" term.log || { tail -20 term.log; echo "FAIL: no 'stopped' message"; exit 1; }
+  echo "stopped with status 130; $(grep -c 'interrupted' term.log || true) cells interrupted; $(stored_runs) runs stored"
+fi
+
+echo "== resume to the end"
+"$Q" sweep --config grid.yaml --jobs 2 > table.md 2>> kill.log || { tail -50 kill.log; exit 1; }
+resumed=$(cat out/logs/cells/*.log | grep -c "resuming from" || true)
+echo "cells that resumed a saved training state: $resumed"
+
+cells=28
+for d in "$work/ref" "$work/kill"; do
+  n=$(cd "$d" && "$Q" export --config grid.yaml --format jsonl | wc -l)
+  keys=$(cd "$d" && "$Q" export --config grid.yaml --format jsonl | sed -E 's/^\{"cell_key":"([0-9a-f]+)".*/\1/' | sort -u | wc -l)
+  failed=$(cd "$d" && "$Q" export --config grid.yaml --format jsonl | grep -c '"status":"failed"' || true)
+  echo "$d: $n runs, $keys distinct cells, $failed failed"
+  [ "$n" -eq "$cells" ] && [ "$keys" -eq "$cells" ] || { echo "FAIL: expected $cells runs, one per cell"; exit 1; }
+  [ "$failed" -eq 4 ] || {
+    (cd "$d" && "$Q" export --config grid.yaml --format jsonl | grep '"status":"failed"' | cut -c1-400)
+    echo "FAIL: expected the 4 adaptive 2-bit cells to have failed"; exit 1; }
+done
+grep -q "training loss became nan" <("$Q" export --config grid.yaml --format jsonl) || {
+  echo "FAIL: the divergence is not recorded as the reason"; exit 1; }
+grep -q "| failed" "$work/kill/table.md" || grep -q "failed" "$work/kill/table.md" || {
+  echo "FAIL: the table does not show the failed cells"; cat "$work/kill/table.md"; exit 1; }
+
+(cd "$work/ref" && "$Q" table --config grid.yaml --format csv) > ref.csv
+(cd "$work/kill" && "$Q" table --config grid.yaml --format csv) > kill.csv
+if ! diff ref.csv kill.csv; then echo "FAIL: tables differ"; exit 1; fi
+if ! diff <(stable_export "$work/ref") <(stable_export "$work/kill") > export.diff; then
+  head -c 3000 export.diff
+  echo "FAIL: stored runs differ (beyond timing)"
+  exit 1
+fi
+echo "PASS: $KILLS kills, $cells cells, tables and stored runs (curves included) identical to the uninterrupted sweep"
+cat ref.csv
