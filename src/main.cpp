@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   sweep->add_option("--jobs,-j", sweep_opt.jobs, "cells at a time; the CPU cores are split between them")
       ->capture_default_str();
   sweep->add_flag("--retry-failed", sweep_opt.retry_failed, "run again the cells stored as failed");
+  sweep->add_flag("--list", sweep_opt.list, "print every cell (key, state, what it waits for) and run nothing");
   sweep->add_option("--emit", sweep_opt.emit, "slurm: write a job-array submission script instead of running")
       ->check(CLI::IsMember({"slurm"}));
   sweep->add_option("--output,-o", sweep_opt.output, "--emit: write the script to this file (default: stdout)");

@@ -28,6 +28,7 @@ struct SweepCommandOptions {
   int jobs = 1;
   bool force = false;
   bool retry_failed = false;
+  bool list = false;        // print the cells and their state, run nothing
   std::string emit;         // "slurm": write a job-array script instead of running
   std::string output;       // where --emit writes (default: standard output)
   int cpus_per_cell = 1;    // --emit slurm: --cpus-per-task of every array task

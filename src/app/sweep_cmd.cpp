@@ -91,6 +91,24 @@ int cmd_sweep(const CommonOptions& common, const SweepCommandOptions& opt) {
   so.jobs = opt.jobs;
   so.force = opt.force;
   so.retry_failed = opt.retry_failed;
+  if (opt.list) {
+    report::Store store(results_store_file(cfg.output_dir));
+    sweep::collect(store, cfg.output_dir);
+    std::size_t counts[3] = {0, 0, 0};
+    for (const auto& c : grid.cells) {
+      const auto state = sweep::cell_state(store, c.key, so);
+      ++counts[static_cast<int>(state)];
+      std::string after;
+      for (std::size_t d : c.after) after += (after.empty() ? " (after " : ", ") + grid.cells[d].name();
+      std::cout << fmt::format("{}  {:<6}  {}{}\n", c.key,
+                               state == sweep::CellState::Done ? "done" : state == sweep::CellState::Failed ? "failed"
+                                                                                                            : "to run",
+                               c.name(), after.empty() ? "" : after + ")");
+    }
+    std::cout << fmt::format("{} cells: {} done, {} failed, {} to run\n", grid.cells.size(), counts[0], counts[1],
+                             counts[2]);
+    return 0;
+  }
   if (opt.emit == "slurm") {
     report::Store store(results_store_file(cfg.output_dir));
     sweep::collect(store, cfg.output_dir);

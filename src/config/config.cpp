@@ -466,11 +466,22 @@ std::string dump(const ExperimentConfig& cfg, bool with_help) {
 }
 
 std::string canonical(const YAML::Node& resolved, const std::vector<std::string>& sections) {
+  // Only values that differ from their defaults: a key added to the schema
+  // later (with a default that keeps the old behaviour) leaves the identity
+  // of every existing cell, cached baseline and result unchanged.
+  auto flow = [](const YAML::Node& n) {
+    YAML::Emitter e;
+    e << YAML::Flow << n;
+    return std::string(e.c_str());
+  };
   std::ostringstream out;
   for (const auto& s : sections) {
-    YAML::Emitter e;
-    e << YAML::Flow << lookup(resolved, s);
-    out << s << "=" << e.c_str() << ";";
+    out << s << ":";
+    for (const auto& f : schema()) {
+      if (f.path.rfind(s + ".", 0) != 0) continue;
+      const std::string value = flow(lookup(resolved, f.path));
+      if (value != flow(YAML::Load(f.default_yaml))) out << f.path << "=" << value << ";";
+    }
   }
   return out.str();
 }

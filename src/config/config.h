@@ -110,7 +110,8 @@ std::vector<ExperimentConfig> expand_networks(const ExperimentConfig& cfg);
 // The resolved config as commented YAML (`qretrain config --dump`).
 std::string dump(const ExperimentConfig& cfg, bool with_help = true);
 
-// Canonical text of selected sections (for cache keys and run identity).
+// Canonical text of selected sections (for cache keys and run identity):
+// the keys whose values differ from their defaults.
 std::string canonical(const YAML::Node& resolved, const std::vector<std::string>& sections);
 
 // The key reference for the README / `qretrain config --help-keys`.

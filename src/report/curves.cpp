@@ -185,7 +185,7 @@ void plot_curve_figure(const CurveFigure& figure, const std::string& output_base
         s += fmt::format("set xrange [0:{}]\n", std::max(max_epoch, 1));
         // The legend once per column, in the training-loss panel: its curves
         // fall from the top left to the bottom right, so the bottom left is free.
-        s += row == 1 ? "set key bottom left font ',8' samplen 2\n" : "unset key\n";
+        s += row == 1 ? "set key bottom left Left reverse font ',8' samplen 2\n" : "unset key\n";
         s += fmt::format("set title {} font ',10'\n", dquoted(panel));
         s += fmt::format("set xlabel '{}'\n", p.bits == 0 ? "training epoch" : "retraining epoch");
         s += fmt::format("set ylabel {}\n", first_column ? gnuplot_quoted(row == 0 ? dev_label : "training loss") : "''");

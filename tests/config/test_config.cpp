@@ -115,5 +115,18 @@ TEST(Config, CanonicalTextSeesEveryChange) {
   EXPECT_EQ(canonical(a.resolved, {"network"}), canonical(b.resolved, {"network"}));
 }
 
+TEST(Config, CanonicalTextLeavesDefaultsOut) {
+  // Writing a default out changes nothing, so neither does a key added to the
+  // schema later with a default: stored results and caches keep their identity.
+  TempDir dir;
+  auto implicit = load(dir.write("a.yaml", "name: a\n"));
+  auto spelled = load(dir.write("b.yaml", "name: a\ntrain:\n  momentum: 0.9\n  streams: 64\n"));
+  EXPECT_EQ(canonical(implicit.resolved, {"train"}), canonical(spelled.resolved, {"train"}));
+  EXPECT_EQ(canonical(implicit.resolved, {"train"}), "train:");
+  auto changed = load(dir.write("c.yaml", "name: a\ntrain:\n  streams: 32\n  lr: 0.5\n"));
+  EXPECT_EQ(canonical(changed.resolved, {"train", "quant.gradual"}),
+            "train:train.lr=0.5;train.streams=32;quant.gradual:");
+}
+
 }  // namespace
 }  // namespace qretrain::config
