@@ -70,7 +70,7 @@ void write_output(const std::string& text, const std::string& output) {
 
 std::string render_table(const config::ExperimentConfig& cfg, const report::Store& store, const std::string& format) {
   report::Table table = report::build_table(cfg.name, store.runs(cfg.name));
-  table.command = "qretrain run --config " + cfg.source;
+  table.command = "qretrain run/sweep --config " + cfg.source;
   table.metric = data::metric_of_kind(cfg.dataset.kind);
   std::optional<report::PaperTable> paper;
   if (!cfg.report_paper.empty()) paper = report::load_paper_table(cfg.report_paper);
