@@ -68,9 +68,12 @@ void write_output(const std::string& text, const std::string& output) {
   else atomic_write_text(output, text);
 }
 
-std::string render_table(const config::ExperimentConfig& cfg, const report::Store& store, const std::string& format) {
+std::string render_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
+                         const report::Store& store, const std::string& format) {
   report::Table table = report::build_table(cfg.name, store.runs(cfg.name));
   table.command = "qretrain run/sweep --config " + cfg.source;
+  for (const auto& o : common.overrides)
+    if (o.rfind("runtime.", 0) != 0) table.command += " --set " + o;  // runtime settings do not change results
   table.metric = data::metric_of_kind(cfg.dataset.kind);
   std::optional<report::PaperTable> paper;
   if (!cfg.report_paper.empty()) paper = report::load_paper_table(cfg.report_paper);
@@ -104,7 +107,7 @@ int cmd_run(const CommonOptions& common, bool force) {
   log::add_file((std::filesystem::path(cfg.output_dir) / "logs" / (cfg.name + ".log")).string());
   report::Store store(store_path(cfg));
   methods::run_experiment(cfg, data, store, force);
-  std::cout << render_table(cfg, store, "md");
+  std::cout << render_table(common, cfg, store, "md");
   return 0;
 }
 
@@ -126,7 +129,7 @@ int cmd_table(const CommonOptions& common, const std::string& format, const std:
   const auto runs = stored_runs(store, cfg, common);
   std::string text;
   if (compare.empty()) {
-    text = render_table(cfg, store, format);
+    text = render_table(common, cfg, store, format);
   } else {
     const auto comma = compare.find(',');
     const std::string a = compare.substr(0, comma), b = comma == std::string::npos ? "" : compare.substr(comma + 1);

@@ -21,8 +21,10 @@ namespace qretrain::app {
 
 // Standard output when `output` is empty, else the file written whole.
 void write_output(const std::string& text, const std::string& output);
-// A config's table (md, csv or tex) from the store, with the paper's numbers.
-std::string render_table(const config::ExperimentConfig& cfg, const report::Store& store, const std::string& format);
+// A config's table (md, csv or tex) from the store, with the paper's numbers;
+// its footer names the command with the --set overrides that shaped it.
+std::string render_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
+                         const report::Store& store, const std::string& format);
 
 struct SweepCommandOptions {
   int jobs = 1;

@@ -128,7 +128,7 @@ int cmd_sweep(const CommonOptions& common, const SweepCommandOptions& opt) {
   log::add_file((fs::path(cfg.output_dir) / "logs" / (cfg.name + ".log")).string());
   report::Store store(results_store_file(cfg.output_dir));
   const int status = sweep::run_sweep(cfg, grid, store, so);
-  if (status == 0) std::cout << render_table(cfg, store, "md");
+  if (status == 0) std::cout << render_table(common, cfg, store, "md");
   return status;
 }
 
@@ -147,7 +147,7 @@ int cmd_collect(const CommonOptions& common) {
                            rep.files, rep.merged, rep.unchanged, store.path(), cfg.name, have, grid.cells.size(),
                            failed);
   for (const auto& u : rep.unreadable) std::cerr << "collect: unreadable result file " << u << "\n";
-  if (have > 0) std::cout << render_table(cfg, store, "md");
+  if (have > 0) std::cout << render_table(common, cfg, store, "md");
   return rep.unreadable.empty() ? 0 : 1;
 }
 
