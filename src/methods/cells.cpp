@@ -41,7 +41,7 @@ Grid expand_grid(const config::ExperimentConfig& cfg) {
     const auto& one = grid.variants[v];
     const std::string label = models::network_label(one.network);
     for (int seed : one.seeds) {
-      const std::size_t baseline = add({v, label, seed, "float", 0, "", {}, });
+      const std::size_t baseline = add({v, label, seed, "float", 0, "", {}});
       for (const auto& name : one.quant.methods) {
         const Method& m = methods::find(name);
         switch (m.cells) {

@@ -190,8 +190,10 @@ FitResult Trainer::fit(const FitOptions& opt) {
         stop = evaluate_and_schedule(epoch);
         model_->train();  // evaluation left the model in eval mode (batch norm)
       }
-      if (!stop && (evaluated || std::chrono::duration<double>(std::chrono::steady_clock::now() - last_save).count() >=
-                                     opt.checkpoint_every_s)) {
+      // The epoch's last update is saved by the epoch end below, not twice.
+      const bool due = evaluated || std::chrono::duration<double>(std::chrono::steady_clock::now() - last_save).count() >=
+                                        opt.checkpoint_every_s;
+      if (!stop && due && s + 1 < steps_per_epoch) {
         const double so_far = epoch_seconds();
         st.train_seconds += so_far;  // saved as if the epoch's time so far were complete
         save();
