@@ -74,7 +74,7 @@ void BM_TrainFFDNN(benchmark::State& state) {
     opt.train.batch_size = static_cast<int>(batch);
     opt.train.patience = 4;
     opt.recipe = {5e-4, 1e-9, 1};
-    if (mode == 1) opt.policy.when = train::StepPolicy::When::EpochEnd;
+    if (mode == 1) opt.policy.when = train::StepPolicy::When::Epoch;
     opt.tag = "bench";
     frames_per_s = trainer.fit(opt).samples_per_s;
   }

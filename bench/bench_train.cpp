@@ -54,7 +54,7 @@ void BM_TrainCNN(benchmark::State& state) {
     opt.train.batch_size = 64;
     opt.train.patience = 4;
     opt.recipe = {5e-4, 1e-9, 1};
-    if (mode == 1) opt.policy.when = train::StepPolicy::When::EpochEnd;
+    if (mode == 1) opt.policy.when = train::StepPolicy::When::Epoch;
     if (mode == 2) opt.policy = {train::StepPolicy::When::EveryUpdateFirstEpochs, 1};
     opt.tag = "bench";
     samples_per_s = trainer.fit(opt).samples_per_s;

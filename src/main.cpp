@@ -73,6 +73,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"csv", "jsonl"}))
       ->capture_default_str();
   exp->add_option("--output,-o", export_output, "write to this file (atomically) instead of standard output");
+  bool export_all = false;
+  exp->add_flag("--all", export_all,
+                "every run in the store (any experiment, configuration or identity scheme), not only the config's");
 
   app::PlotOptions plot_opt;
   auto* plot = app.add_subcommand("plot", "Fig. 2: step size of each layer over retraining epochs (PNG, SVG, CSV)");
@@ -134,7 +137,7 @@ int main(int argc, char** argv) {
     if (*table) return app::cmd_table(common, format, output, compare);
     if (*report) return app::cmd_report(common, report_output);
     if (*plot) return app::cmd_plot(common, plot_opt);
-    if (*exp) return app::cmd_export(common, export_format, export_output);
+    if (*exp) return app::cmd_export(common, export_format, export_output, export_all);
     if (*sample) return app::cmd_sample(common, sample_opt);
     if (*inspect) return app::cmd_data_inspect(common);
     if (*build) return app::cmd_data_build(common, corpus, corpus_path);

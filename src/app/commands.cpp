@@ -50,14 +50,25 @@ std::string existing_store_path(const config::ExperimentConfig& cfg, const Commo
   return path;
 }
 
-// The runs of the config's experiment; a clear error when there are none yet.
-std::vector<report::RunRecord> stored_runs(const report::Store& store, const config::ExperimentConfig& cfg,
-                                           const CommonOptions& common) {
-  auto runs = store.runs(cfg.name);
-  if (runs.empty())
-    throw UserError(fmt::format("{}: no runs of experiment '{}' yet; run `qretrain run --config {}` first",
-                                store.path(), cfg.name, common.config_path));
-  return runs;
+// The cell keys a config (with its --set overrides) expands to.
+std::vector<std::string> config_cell_keys(const config::ExperimentConfig& cfg) {
+  std::vector<std::string> keys;
+  for (const auto& cell : methods::expand_grid(cfg).cells) keys.push_back(cell.key);
+  return keys;
+}
+
+// The runs of exactly this configuration (never runs of the same experiment
+// name made with other settings); a clear error when there are none yet.
+report::Selection stored_runs(const report::Store& store, const config::ExperimentConfig& cfg,
+                              const CommonOptions& common) {
+  report::Selection selected = store.select(cfg.name, config_cell_keys(cfg));
+  if (selected.runs.empty()) {
+    const std::string note = report::left_out_note(selected.other_settings, selected.older_scheme);
+    throw UserError(fmt::format("{}: no runs of this configuration of experiment '{}' yet{}; run `qretrain run "
+                                "--config {}` first",
+                                store.path(), cfg.name, note.empty() ? "" : " (" + note + ")", common.config_path));
+  }
+  return selected;
 }
 
 }  // namespace
@@ -70,7 +81,7 @@ void write_output(const std::string& text, const std::string& output) {
 
 std::string render_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
                          const report::Store& store, const std::string& format) {
-  report::Table table = report::build_table(cfg.name, store.runs(cfg.name));
+  report::Table table = report::build_table(cfg.name, store.select(cfg.name, config_cell_keys(cfg)));
   table.command = "qretrain run/sweep --config " + cfg.source;
   for (const auto& o : common.overrides)
     if (o.rfind("runtime.", 0) != 0) table.command += " --set " + o;  // runtime settings do not change results
@@ -126,7 +137,8 @@ int cmd_table(const CommonOptions& common, const std::string& format, const std:
   config::ExperimentConfig cfg = load_config(common, true);
   const std::string path = existing_store_path(cfg, common);
   report::Store store(path);
-  const auto runs = stored_runs(store, cfg, common);
+  const auto selected = stored_runs(store, cfg, common);
+  const auto& runs = selected.runs;
   std::string text;
   if (compare.empty()) {
     text = render_table(common, cfg, store, format);
@@ -139,17 +151,21 @@ int cmd_table(const CommonOptions& common, const std::string& format, const std:
         throw UserError(fmt::format("--compare: expected two different methods A,B (of: {}), got '{}'",
                                     fmt::join(known, ", "), compare));
     text = report::render_comparison(report::compare_methods(runs, a, b), data::metric_of_kind(cfg.dataset.kind));
+    if (const std::string note = report::left_out_note(selected.other_settings, selected.older_scheme); !note.empty())
+      text += "\n" + note + "\n";
   }
   write_output(text, output);
   return 0;
 }
 
-int cmd_export(const CommonOptions& common, const std::string& format, const std::string& output) {
+int cmd_export(const CommonOptions& common, const std::string& format, const std::string& output, bool all) {
   config::ExperimentConfig cfg = load_config(common, true);
   const std::string path = existing_store_path(cfg, common);
   report::Store store(path);
   std::vector<report::RunRecord> runs;
-  for (const auto& r : stored_runs(store, cfg, common)) runs.push_back(*store.run_with_curve(r.cell_key));
+  if (all) runs = store.all_runs_with_curves();
+  else
+    for (const auto& r : stored_runs(store, cfg, common).runs) runs.push_back(*store.run_with_curve(r.cell_key));
   std::string text = format == "jsonl" ? report::export_jsonl(runs) : report::export_csv(runs);
   write_output(text, output);
   return 0;
@@ -263,11 +279,12 @@ int cmd_plot(const CommonOptions& common, const PlotOptions& opt) {
   }
   const int seed = opt.seed != 0 ? opt.seed : cfg.seeds.front();
   report::Store store(path);
-  auto curves = report::delta_curves(store, cfg.name, network, opt.method, seed);
+  const auto runs = stored_runs(store, cfg, common).runs;
+  auto curves = report::delta_curves(store, runs, cfg.name, network, opt.method, seed);
   const std::string base =
       opt.output.empty() ? (std::filesystem::path(cfg.output_dir) / "plots" / (cfg.name + "-delta")).string()
                          : opt.output;
-  const std::string dataset = store.runs(cfg.name).front().dataset;
+  const std::string dataset = runs.front().dataset;
   report::plot_delta_curves(
       curves, fmt::format("Step size of each layer during {} retraining, FFDNN {} ({})", opt.method, network, dataset),
       base);
@@ -321,6 +338,7 @@ std::vector<report::SourceRuns> read_sources(const std::vector<std::string>& con
     s.metric = data::metric_of_kind(cfg.dataset.kind);
     s.stand_in = !is_paper_dataset(cfg.dataset.kind);
     s.first_seed = cfg.seeds.empty() ? 1 : cfg.seeds.front();
+    s.cell_keys = config_cell_keys(cfg);
     out.push_back(report::read_source(s));
   }
   return out;

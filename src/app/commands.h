@@ -49,7 +49,8 @@ int cmd_config(const CommonOptions& common, bool keys_reference);
 int cmd_table(const CommonOptions& common, const std::string& format, const std::string& output,
               const std::string& compare = "");
 // Every run and evaluation point of the config's experiment: csv or jsonl.
-int cmd_export(const CommonOptions& common, const std::string& format, const std::string& output);
+// `all`: every run of the store, whatever its experiment or configuration.
+int cmd_export(const CommonOptions& common, const std::string& format, const std::string& output, bool all);
 struct PlotOptions {
   std::string network;            // table column label; required for grids
   std::string method = "adaptive";

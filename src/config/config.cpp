@@ -308,6 +308,7 @@ ExperimentConfig extract(const YAML::Node& resolved) {
   c.quant.methods = r.strings("quant.methods");
   c.quant.adaptive_update = r.str("quant.adaptive.update");
   c.quant.adaptive_first_epochs = static_cast<int>(r.integer("quant.adaptive.first_epochs", 1, 1000000));
+  c.quant.adaptive_refit = r.str("quant.adaptive.refit");
   c.quant.exhaustive_search = r.boolean("quant.conventional.exhaustive_search");
   c.quant.search_points = static_cast<int>(r.integer("quant.conventional.search_points", 2, 1000));
   c.quant.gradual_start_bits = static_cast<int>(r.integer("quant.gradual.start_bits", 2, 8));
@@ -465,22 +466,50 @@ std::string dump(const ExperimentConfig& cfg, bool with_help) {
   return out.str();
 }
 
+namespace {
+
+// One scalar as identity text: numbers and booleans by value (2e-2 and 0.02,
+// yes and true are one value), strings quoted so that no two differ only in
+// where a separator falls.
+std::string typed_scalar(const YAML::Node& n, Kind kind) {
+  switch (kind) {
+    case Kind::Int:
+    case Kind::IntList: return fmt::format("{}", n.as<long long>());
+    case Kind::Float: return fmt::format("{}", n.as<double>());  // shortest text that reads back the same double
+    case Kind::Bool: return n.as<bool>() ? "true" : "false";
+    case Kind::String:
+    case Kind::StringList: {
+      std::string out = "\"";
+      for (char ch : n.as<std::string>()) {
+        if (ch == '"' || ch == '\\') out += '\\';
+        out += ch;
+      }
+      return out + "\"";
+    }
+  }
+  return "?";
+}
+
+std::string typed_value(const YAML::Node& n, Kind kind) {
+  if (kind != Kind::IntList && kind != Kind::StringList) return typed_scalar(n, kind);
+  std::string out = "[";
+  for (std::size_t i = 0; i < n.size(); ++i) out += (i ? "," : "") + typed_scalar(n[i], kind);
+  return out + "]";
+}
+
+}  // namespace
+
 std::string canonical(const YAML::Node& resolved, const std::vector<std::string>& sections) {
-  // Only values that differ from their defaults: a key added to the schema
-  // later (with a default that keeps the old behaviour) leaves the identity
-  // of every existing cell, cached baseline and result unchanged.
-  auto flow = [](const YAML::Node& n) {
-    YAML::Emitter e;
-    e << YAML::Flow << n;
-    return std::string(e.c_str());
-  };
   std::ostringstream out;
   for (const auto& s : sections) {
     out << s << ":";
     for (const auto& f : schema()) {
-      if (f.path.rfind(s + ".", 0) != 0) continue;
-      const std::string value = flow(lookup(resolved, f.path));
-      if (value != flow(YAML::Load(f.default_yaml))) out << f.path << "=" << value << ";";
+      if (f.path.rfind(s + ".", 0) != 0 || f.identity == Identity::NotPart) continue;
+      const std::string value = typed_value(lookup(resolved, f.path), f.kind);
+      // A later key at the value that keeps the old behaviour leaves the
+      // identities made before it existed unchanged.
+      if (!f.legacy_yaml.empty() && value == typed_value(YAML::Load(f.legacy_yaml), f.kind)) continue;
+      out << f.path << "=" << value << ";";
     }
   }
   return out.str();

@@ -69,6 +69,7 @@ struct QuantConfig {
   std::vector<std::string> methods;
   std::string adaptive_update;     // "epoch" | "first_epochs"
   int adaptive_first_epochs = 1;
+  std::string adaptive_refit;      // "after_eval" | "before_eval": Δ refit after or before each evaluation
   bool exhaustive_search = false;  // conventional: reference [4] Δ search on dev
   int search_points = 9;
   int gradual_start_bits = 6;
@@ -111,7 +112,8 @@ std::vector<ExperimentConfig> expand_networks(const ExperimentConfig& cfg);
 std::string dump(const ExperimentConfig& cfg, bool with_help = true);
 
 // Canonical text of selected sections (for cache keys and run identity):
-// the keys whose values differ from their defaults.
+// the typed value of every key that is part of a result's identity (see
+// Field::identity and Field::legacy_yaml in schema.h).
 std::string canonical(const YAML::Node& resolved, const std::vector<std::string>& sections);
 
 // The key reference for the README / `qretrain config --help-keys`.

@@ -4,12 +4,12 @@ namespace qretrain::config {
 
 const std::vector<Field>& schema() {
   static const std::vector<Field> fields = {
-      {"name", Kind::String, "experiment", "experiment name; groups runs in the results store and tables", {}},
+      {"name", Kind::String, "experiment", "experiment name; groups runs in the results store and tables", {}, Identity::NotPart},
 
       {"dataset.kind", Kind::String, "fashion-mnist", "dataset loader", {"fashion-mnist", "svhn", "timit", "speech-standin", "enwik8", "gcide"}},
       {"dataset.path", Kind::String, "/usr/share/datasets/fashion-mnist",
        "dataset folder (Fashion-MNIST: the four *-idx?-ubyte.gz files; TIMIT: the folder holding TRAIN/ and TEST/; "
-       "speech-standin: built there on first use; enwik8: the enwik8 file; gcide: /usr/share/dictd/gcide.dict.dz)", {}},
+       "speech-standin: built there on first use; enwik8: the enwik8 file; gcide: /usr/share/dictd/gcide.dict.dz)", {}, Identity::NotPart},
       {"dataset.dev_size", Kind::Int, "5000", "examples held out from the end of the training set as dev set", {}},
       {"dataset.train_limit", Kind::Int, "0",
        "use only N training examples (0 = all; speech: frames, text: the first N bytes); for smoke runs", {}},
@@ -20,7 +20,7 @@ const std::vector<Field>& schema() {
       {"dataset.svhn.dev_per_class_extra", Kind::Int, "200", "svhn: dev images per class taken from extra_32x32.mat", {}},
       {"dataset.svhn.use_extra", Kind::Bool, "true", "svhn: add extra_32x32.mat to training when present", {}},
       {"dataset.context", Kind::Int, "5", "timit: frames of context each side (5 = the paper's 11-frame window)", {}},
-      {"dataset.cache_dir", Kind::String, "cache", "timit: folder for extracted features (recomputed when missing)", {}},
+      {"dataset.cache_dir", Kind::String, "cache", "timit: folder for extracted features (recomputed when missing)", {}, Identity::NotPart},
       {"dataset.standin.seed", Kind::Int, "1", "speech-standin: seed of the synthetic corpus", {}},
       {"dataset.standin.utterances_per_speaker", Kind::Int, "42", "speech-standin: sentences read by each speaker", {}},
       {"dataset.standin.snr_min_db", Kind::Float, "5", "speech-standin: lowest SNR of the added noise (dB)", {}},
@@ -30,7 +30,7 @@ const std::vector<Field>& schema() {
        {"lenet5", "cnn_c", "cnn_v", "ffdnn", "lstm_lm"}},
       {"network.hidden", Kind::IntList, "[512, 512]", "ffdnn: width of each hidden layer; lstm_lm: cells of each LSTM layer", {}},
       {"network.batch_norm", Kind::Bool, "false", "ffdnn: batch normalisation after each hidden layer", {}},
-      {"network.label", Kind::String, "\"\"", "column name in tables (default: derived from kind and size)", {}},
+      {"network.label", Kind::String, "\"\"", "column name in tables (default: derived from kind and size)", {}, Identity::NotPart},
 
       {"train.optimizer", Kind::String, "sgd_nesterov",
        "optimizer (rmsprop: the AdaDelta-style per-weight scaling used for the LSTMs, see README)",
@@ -55,14 +55,20 @@ const std::vector<Field>& schema() {
       {"retrain.lr_min", Kind::Float, "3.125e-4", "retraining stops when the learning rate falls below this", {}},
       {"retrain.max_epochs", Kind::Int, "10", "retraining budget cap (epochs) per precision", {}},
 
-      {"quant.bits", Kind::IntList, "[2, 3, 4]", "weight bit widths (2..8); M = 2^bits - 1 levels", {}},
+      {"quant.bits", Kind::IntList, "[2, 3, 4]", "weight bit widths (2..8); M = 2^bits - 1 levels", {}, Identity::NotPart},
       {"quant.methods", Kind::StringList, "[direct, conventional, adaptive]",
        "quantization methods; control = the float network trained on for the retraining budget, unquantized",
-       {"direct", "conventional", "adaptive", "gradual", "adaptive+gradual", "control"}},
+       {"direct", "conventional", "adaptive", "gradual", "adaptive+gradual", "control"}, Identity::NotPart},
       {"quant.adaptive.update", Kind::String, "epoch",
-       "adaptive step timing: epoch = QStep at every epoch end; first_epochs = QStep at every update "
-       "during the first k epochs, then frozen", {"epoch", "first_epochs"}},
+       "adaptive step timing: epoch = QStep once per epoch; first_epochs = QStep at every update "
+       "during the first k epochs, then frozen (when exactly: quant.adaptive.refit)", {"epoch", "first_epochs"}},
       {"quant.adaptive.first_epochs", Kind::Int, "1", "k for update: first_epochs", {}},
+      {"quant.adaptive.refit", Kind::String, "after_eval",
+       "order of the Δ refit and the evaluations: after_eval = refit at the start of every epoch after the "
+       "first (update: epoch) or before every update (first_epochs), so each evaluation and the kept checkpoint "
+       "score a Δ the network trained with; before_eval = the older order, refit at each epoch end right before "
+       "its evaluation (or after every update), which scores levels the network never trained with (README, Methods)",
+       {"after_eval", "before_eval"}, Identity::Part, "before_eval"},
       {"quant.conventional.exhaustive_search", Kind::Bool, "false",
        "conventional: refine each layer's initial step by the dev-set search of reference [4] over [Δ/2, 2Δ]", {}},
       {"quant.conventional.search_points", Kind::Int, "9", "candidate steps per layer in that search", {}},
@@ -71,23 +77,23 @@ const std::vector<Field>& schema() {
       {"grid.networks", Kind::StringList, "[]",
        "run the experiment for each of these networks (table columns): a network.kind, optionally with hidden "
        "widths and batch norm, e.g. ffdnn:512x512+bn; empty = the network section only",
-       {}},
-      {"seeds", Kind::IntList, "[1]", "random seeds; every cell runs once per seed", {}},
+       {}, Identity::NotPart},
+      {"seeds", Kind::IntList, "[1]", "random seeds; every cell runs once per seed", {}, Identity::NotPart},
 
-      {"runtime.device", Kind::String, "auto", "compute device (auto = cuda when available)", {"auto", "cpu", "cuda"}},
+      {"runtime.device", Kind::String, "auto", "compute device (auto = cuda when available)", {"auto", "cpu", "cuda"}, Identity::NotPart},
       {"runtime.threads", Kind::Int, "0",
-       "intra-op (OpenMP) threads; 0 = measured default: all cores for CNNs, 1 for dense/recurrent nets", {}},
+       "intra-op (OpenMP) threads; 0 = measured default: all cores for CNNs, 1 for dense/recurrent nets", {}, Identity::NotPart},
       {"runtime.blas_threads", Kind::Int, "0",
-       "OpenBLAS threads; 0 = measured default: 1 for CNNs, all cores for dense/recurrent nets", {}},
+       "OpenBLAS threads; 0 = measured default: 1 for CNNs, all cores for dense/recurrent nets", {}, Identity::NotPart},
       {"runtime.progress", Kind::String, "auto", "live progress line (auto = when stderr is a terminal)",
-       {"auto", "on", "off"}},
+       {"auto", "on", "off"}, Identity::NotPart},
       {"runtime.checkpoint_every_s", Kind::Float, "300",
        "save the training state of a running cell at least this often (also after every evaluation and on "
-       "SIGINT/SIGTERM), so an interrupted cell resumes where it stopped", {}},
+       "SIGINT/SIGTERM), so an interrupted cell resumes where it stopped", {}, Identity::NotPart},
 
       {"report.paper", Kind::String, "\"\"",
-       "YAML file with the paper's numbers to show beside ours in tables (configs/paper/tableN.yaml)", {}},
-      {"output.dir", Kind::String, "runs", "results store, checkpoints and logs (relative to the working directory)", {}},
+       "YAML file with the paper's numbers to show beside ours in tables (configs/paper/tableN.yaml)", {}, Identity::NotPart},
+      {"output.dir", Kind::String, "runs", "results store, checkpoints and logs (relative to the working directory)", {}, Identity::NotPart},
   };
   return fields;
 }

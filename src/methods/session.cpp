@@ -34,8 +34,8 @@ std::string cell_key(const config::ExperimentConfig& cfg, const std::string& met
   if (method == "conventional") sections.push_back("quant.conventional");
   if (method.find("adaptive") != std::string::npos) sections.push_back("quant.adaptive");
   if (method.find("gradual") != std::string::npos) sections.push_back("quant.gradual");
-  return stable_hash(fmt::format("{}|{}|{}|{}|{}", cfg.name, config::canonical(cfg.resolved, sections), method, bits,
-                                 seed));
+  return stable_hash(fmt::format("identity{}|{}|{}|{}|{}|{}", config::kIdentityScheme, cfg.name,
+                                 config::canonical(cfg.resolved, sections), method, bits, seed));
 }
 
 std::string checkpoint_file(const config::ExperimentConfig& cfg, const std::string& method, int bits, int seed) {
@@ -51,7 +51,8 @@ std::string resume_file(const config::ExperimentConfig& cfg, const std::string& 
 }
 
 std::string baseline_file(const config::ExperimentConfig& cfg, int seed, std::string* identity) {
-  *identity = config::canonical(cfg.resolved, {"dataset", "network", "train"}) + fmt::format("seed={};", seed);
+  *identity = fmt::format("identity{}|{}seed={};", config::kIdentityScheme,
+                          config::canonical(cfg.resolved, {"dataset", "network", "train"}), seed);
   return (fs::path(cfg.output_dir) / "baselines" /
           fmt::format("{}-seed{}-{}.pt", models::network_label(cfg.network), seed, stable_hash(*identity)))
       .string();
@@ -71,12 +72,18 @@ bool Session::done(const std::string& method, int bits) const {
 
 train::StepPolicy Session::adaptive_policy() const {
   train::StepPolicy p;
-  if (cfg_.quant.adaptive_update == "epoch") {
-    p.when = train::StepPolicy::When::EpochEnd;
-  } else {
+  const auto& q = cfg_.quant;
+  if (q.adaptive_update == "epoch") {
+    p.when = train::StepPolicy::When::Epoch;
+  } else if (q.adaptive_update == "first_epochs") {
     p.when = train::StepPolicy::When::EveryUpdateFirstEpochs;
-    p.first_epochs = cfg_.quant.adaptive_first_epochs;
+    p.first_epochs = q.adaptive_first_epochs;
+  } else {
+    throw std::logic_error("quant.adaptive.update: unhandled value " + q.adaptive_update);
   }
+  if (q.adaptive_refit == "after_eval") p.order = train::StepPolicy::Order::AfterEval;
+  else if (q.adaptive_refit == "before_eval") p.order = train::StepPolicy::Order::BeforeEval;
+  else throw std::logic_error("quant.adaptive.refit: unhandled value " + q.adaptive_refit);
   return p;
 }
 
@@ -172,6 +179,7 @@ report::RunRecord Session::base_record(const std::string& method, int bits,
                                        std::chrono::steady_clock::time_point started) const {
   report::RunRecord r;
   r.cell_key = cell_key(method, bits);
+  r.identity_scheme = config::kIdentityScheme;
   r.experiment = cfg_.name;
   r.dataset = data_.name;
   r.network = label_;

@@ -92,11 +92,12 @@ Range dev_range(const CurvePanel& p, const CurveFigure& f) {
 
 }  // namespace
 
-std::vector<CurveFigure> curve_figures(const Store& store, const std::string& experiment, const std::string& metric) {
+std::vector<CurveFigure> curve_figures(const Store& store, const std::vector<RunRecord>& runs,
+                                       const std::string& experiment, const std::string& metric) {
   std::vector<std::string> networks;
   std::map<std::string, CurveFigure> by_network;
   std::map<std::string, std::vector<double>> float_best;
-  for (const auto& run : store.runs(experiment)) {
+  for (const auto& run : runs) {
     if (run.status != "ok") continue;
     // A float baseline reused from the cache has no curve of its own here but
     // still gives the reference line.

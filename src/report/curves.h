@@ -35,11 +35,12 @@ struct CurveFigure {
   int runs = 0;                       // curves drawn
 };
 
-// One figure per network of `experiment` (in the order networks first appear
-// in the store) that has at least one successful run with a stored curve.
+// One figure per network among `runs` (one configuration's runs of
+// `experiment`, from Store::select; in the order networks first appear) that
+// has at least one successful run with a stored curve, read from `store`.
 // Runs without a curve (direct quantization) and failed runs are left out.
-std::vector<CurveFigure> curve_figures(const Store& store, const std::string& experiment,
-                                       const std::string& metric);
+std::vector<CurveFigure> curve_figures(const Store& store, const std::vector<RunRecord>& runs,
+                                       const std::string& experiment, const std::string& metric);
 
 // The figure's data as gnuplot data blocks (one per line, "?" = missing).
 std::string curve_figure_data(const CurveFigure& figure);

@@ -37,7 +37,9 @@ std::string datasets_of(const SourceRuns& s) {
 // Why a source has nothing to show.
 std::string missing_reason(const SourceRuns& s) {
   if (!s.store_exists) return fmt::format("no results store {}", s.source.store_path);
-  return fmt::format("no runs of experiment '{}' in {}", s.source.experiment, s.source.store_path);
+  const std::string note = left_out_note(s.other_settings, s.older_scheme);
+  return fmt::format("no runs of this configuration of experiment '{}' in {}{}", s.source.experiment,
+                     s.source.store_path, note.empty() ? "" : "; " + note);
 }
 
 // "flite speech stand-in for TIMIT — a stand-in for the paper's TIMIT".
@@ -52,6 +54,8 @@ std::string heading_marks(int level) { return std::string(static_cast<std::size_
 
 Table source_table(const SourceRuns& s) {
   Table t = build_table(s.source.experiment, s.runs);
+  t.other_settings = s.other_settings;
+  t.older_scheme = s.older_scheme;
   t.command = run_command(s.source);
   t.metric = s.source.metric;
   return t;
@@ -175,7 +179,8 @@ std::string figure_section(const ReportInput& in, Images& images, int& drawn) {
       continue;
     }
     Store store(s.source.store_path);
-    const auto curves = delta_curves(store, s.source.experiment, fig.network, fig.method, s.source.first_seed);
+    const auto curves =
+        delta_curves(store, s.runs, s.source.experiment, fig.network, fig.method, s.source.first_seed);
     std::vector<int> bit_widths;
     for (const auto& c : curves) bit_widths.push_back(c.bits);
     const std::string name = "fig2-" + slug(s.source.experiment);
@@ -220,7 +225,7 @@ std::string curves_section(const std::vector<const SourceRuns*>& experiments, Im
       "says.\n\n";
   for (const auto* s : experiments) {
     Store store(s->source.store_path);
-    const auto figures = curve_figures(store, s->source.experiment, s->source.metric);
+    const auto figures = curve_figures(store, s->runs, s->source.experiment, s->source.metric);
     out += fmt::format("### `{}` on {}\n\n", s->source.experiment, datasets_of(*s));
     if (figures.empty()) {
       out += "No stored curves.\n\n";
@@ -250,7 +255,10 @@ SourceRuns read_source(const Source& source) {
   out.store_exists = fs::is_regular_file(source.store_path);
   if (out.store_exists) {
     Store store(source.store_path);
-    out.runs = store.runs(source.experiment);
+    Selection selected = store.select(source.experiment, source.cell_keys);
+    out.runs = std::move(selected.runs);
+    out.other_settings = selected.other_settings;
+    out.older_scheme = selected.older_scheme;
   }
   return out;
 }

@@ -22,6 +22,7 @@ struct Source {
   std::string metric = "error rate";  // data::Dataset::metric
   bool stand_in = false;     // its dataset is not the paper's (e.g. Fashion-MNIST for SVHN)
   int first_seed = 1;        // the config's first seed (figures)
+  std::vector<std::string> cell_keys;  // the config's cells: only their runs are read
 };
 
 // A source with what its store holds.
@@ -29,6 +30,7 @@ struct SourceRuns {
   Source source;
   bool store_exists = false;
   std::vector<RunRecord> runs;  // without curves; empty = not run
+  int other_settings = 0, older_scheme = 0;  // runs of the experiment left out (Store::Selection)
 };
 
 // Reads a source's runs; a missing store means no runs (and is not created).

@@ -77,11 +77,12 @@ std::string without_empty_groups(std::string svg) {
 
 }  // namespace
 
-std::vector<DeltaCurve> delta_curves(const Store& store, const std::string& experiment, const std::string& network,
+std::vector<DeltaCurve> delta_curves(const Store& store, const std::vector<RunRecord>& runs,
+                                     const std::string& experiment, const std::string& network,
                                      const std::string& method, int seed) {
   std::map<int, DeltaCurve> by_bits;
   std::vector<std::string> networks_seen;
-  for (const auto& run : store.runs(experiment)) {
+  for (const auto& run : runs) {
     if (run.method != method || run.status != "ok" || run.seed != seed) continue;
     networks_seen.push_back(run.network);
     if (run.network != network) continue;

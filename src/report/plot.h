@@ -19,9 +19,12 @@ struct DeltaCurve {
   std::vector<std::vector<double>> deltas;    // [evaluation][group]
 };
 
-// The Δ curves of `method` runs on `network` (seed `seed`), one per bit width,
-// ascending. Throws UserError saying what is missing when nothing matches.
-std::vector<DeltaCurve> delta_curves(const Store& store, const std::string& experiment, const std::string& network,
+// The Δ curves of `method` runs on `network` (seed `seed`) among `runs` (one
+// configuration's, from Store::select), one per bit width, ascending; curves
+// are read from `store`. Throws UserError saying what is missing when nothing
+// matches.
+std::vector<DeltaCurve> delta_curves(const Store& store, const std::vector<RunRecord>& runs,
+                                     const std::string& experiment, const std::string& network,
                                      const std::string& method, int seed);
 
 // Tidy CSV: bits,epoch,group,delta.

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -37,7 +38,8 @@ CREATE TABLE IF NOT EXISTS runs (
   commit_id TEXT NOT NULL,
   machine TEXT NOT NULL,
   started_at TEXT NOT NULL,
-  finished_at TEXT NOT NULL
+  finished_at TEXT NOT NULL,
+  identity_scheme INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment);
 CREATE TABLE IF NOT EXISTS evals (
@@ -135,7 +137,7 @@ std::vector<std::string> split_names(const std::string& s) {
 constexpr const char* kRunColumns =
     "id, cell_key, experiment, dataset, network, method, bits, seed, step_policy, status, failure, test_metric, "
     "dev_metric, epochs, steps, wall_s, samples_per_s, group_names, config_yaml, commit_id, machine, started_at, "
-    "finished_at";
+    "finished_at, identity_scheme";
 
 RunRecord read_run(const Statement& s) {
   RunRecord r;
@@ -162,6 +164,7 @@ RunRecord read_run(const Statement& s) {
   r.machine = s.text(c++);
   r.started_at = s.text(c++);
   r.finished_at = s.text(c++);
+  r.identity_scheme = static_cast<int>(s.integer(c++));
   return r;
 }
 
@@ -179,6 +182,7 @@ Store::Store(const std::string& path) : path_(path) {
   try {
     exec("PRAGMA foreign_keys = ON;");
     exec(kSchema);
+    migrate();
   } catch (const std::exception& e) {
     sqlite3_close(db_);
     throw UserError(fmt::format("{}: not a usable results store ({})", path, e.what()));
@@ -186,6 +190,21 @@ Store::Store(const std::string& path) : path_(path) {
 }
 
 Store::~Store() { sqlite3_close(db_); }
+
+// Stores made before runs carried their identity scheme: their runs are of
+// scheme 1 (the column's default), readable, never matched by a newer key.
+void Store::migrate() const {
+  auto has_column = [&] {
+    Statement columns(db_, "SELECT 1 FROM pragma_table_info('runs') WHERE name = 'identity_scheme'", path_);
+    return columns.step();
+  };
+  if (has_column()) return;
+  try {
+    exec("ALTER TABLE runs ADD COLUMN identity_scheme INTEGER NOT NULL DEFAULT 1;");
+  } catch (const std::exception&) {
+    if (!has_column()) throw;  // else another process migrated it first
+  }
+}
 
 void Store::exec(const char* sql) const {
   char* err = nullptr;
@@ -205,12 +224,13 @@ void Store::put(const RunRecord& r) {
     Statement ins(db_,
                   "INSERT INTO runs (cell_key, experiment, dataset, network, method, bits, seed, step_policy, status, "
                   "failure, test_metric, dev_metric, epochs, steps, wall_s, samples_per_s, group_names, config_yaml, "
-                  "commit_id, machine, started_at, finished_at) VALUES "
-                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  "commit_id, machine, started_at, finished_at, identity_scheme) VALUES "
+                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                   path_);
     ins.bind_all(r.cell_key, r.experiment, r.dataset, r.network, r.method, r.bits, r.seed, r.step_policy, r.status,
                  r.failure, r.test_metric, r.dev_metric, r.epochs, r.steps, r.wall_s, r.samples_per_s,
-                 join_names(r.group_names), r.config_yaml, r.commit, r.machine, r.started_at, r.finished_at);
+                 join_names(r.group_names), r.config_yaml, r.commit, r.machine, r.started_at, r.finished_at,
+                 r.identity_scheme);
     ins.step();
     const std::int64_t run_id = sqlite3_last_insert_rowid(db_);
 
@@ -248,6 +268,17 @@ std::vector<RunRecord> Store::runs(const std::string& experiment) const {
   s.bind(1, experiment);
   std::vector<RunRecord> out;
   while (s.step()) out.push_back(read_run(s));
+  return out;
+}
+
+Selection Store::select(const std::string& experiment, const std::vector<std::string>& cell_keys) const {
+  const std::set<std::string> wanted(cell_keys.begin(), cell_keys.end());
+  Selection out;
+  for (auto& r : runs(experiment)) {
+    if (wanted.count(r.cell_key)) out.runs.push_back(std::move(r));
+    else if (r.identity_scheme < config::kIdentityScheme) ++out.older_scheme;
+    else ++out.other_settings;
+  }
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "config/schema.h"
 #include "train/trainer.h"
 
 struct sqlite3;
@@ -17,6 +18,7 @@ namespace qretrain::report {
 
 struct RunRecord {
   std::string cell_key;      // hash of everything that defines the cell
+  int identity_scheme = config::kIdentityScheme;  // how cell_key was computed (schema.h); 1 = older stores
   std::string experiment;    // config `name`
   std::string dataset;       // dataset that produced it (shown in tables)
   std::string network;       // table column label
@@ -41,6 +43,16 @@ struct RunRecord {
   std::vector<train::EvalPoint> curve;
 };
 
+// The runs of one configuration: those of an experiment whose cell keys the
+// config's grid expands to, and counts of the experiment's other runs (same
+// name, other settings; or made under an older identity scheme), which are
+// never mixed in.
+struct Selection {
+  std::vector<RunRecord> runs;  // without curves, in insertion order
+  int other_settings = 0;
+  int older_scheme = 0;
+};
+
 class Store {
  public:
   explicit Store(const std::string& path);
@@ -53,6 +65,8 @@ class Store {
   bool has_ok(const std::string& cell_key) const;
   // Runs of an experiment (without curves), in insertion order.
   std::vector<RunRecord> runs(const std::string& experiment) const;
+  // The runs of `experiment` with one of `cell_keys`.
+  Selection select(const std::string& experiment, const std::vector<std::string>& cell_keys) const;
   // One run with its curve.
   std::optional<RunRecord> run_with_curve(const std::string& cell_key) const;
   // Every run of every experiment, with curves (result files being merged).
@@ -63,6 +77,7 @@ class Store {
 
  private:
   void exec(const char* sql) const;
+  void migrate() const;
   std::string path_;
   sqlite3* db_ = nullptr;
 };

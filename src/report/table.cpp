@@ -55,6 +55,25 @@ int runs_count(const Table& t) {
 
 }  // namespace
 
+Table build_table(const std::string& experiment, const Selection& selection) {
+  Table t = build_table(experiment, selection.runs);
+  t.other_settings = selection.other_settings;
+  t.older_scheme = selection.older_scheme;
+  return t;
+}
+
+std::string left_out_note(int other_settings, int older_scheme) {
+  std::vector<std::string> parts;
+  if (other_settings > 0)
+    parts.push_back(fmt::format("{} run{} made with other settings", other_settings, other_settings == 1 ? "" : "s"));
+  if (older_scheme > 0)
+    parts.push_back(fmt::format("{} run{} stored under an older identity scheme", older_scheme,
+                                older_scheme == 1 ? "" : "s"));
+  if (parts.empty()) return "";
+  return fmt::format("Not shown: {} of this experiment in the store (`qretrain export --all` lists every run).",
+                     fmt::join(parts, " and "));
+}
+
 Table build_table(const std::string& experiment, const std::vector<RunRecord>& runs) {
   Table t;
   t.experiment = experiment;
@@ -145,6 +164,8 @@ std::string render_latex(const Table& t, const PaperTable* paper) {
     if (paper) header.push_back(latex_escape(c) + " (paper)"), columns += "r";
   }
   std::string out = "% Produced by qretrain from its results store; needs \\usepackage{booktabs}.\n";
+  if (const std::string note = left_out_note(t.other_settings, t.older_scheme); !note.empty())
+    out += "% " + note + "\n";
   out += "\\begin{table}[t]\n\\centering\n";
   out += fmt::format("\\caption{{{} of experiment {} on {}.{} Best method per bit width in bold.}}\n",
                      is_bpc(t) ? "Test bits per character" : "Test error (\\%)", latex_escape(t.experiment),
@@ -213,6 +234,7 @@ std::string render_markdown(const Table& t, const PaperTable* paper) {
                      t.command.empty() ? "qretrain" : "`" + t.command + "`", fmt::join(t.commits, ", "),
                      fmt::join(t.machines, "; "), runs_count(t), t.total_wall_s / 60.0, t.first_started,
                      t.last_finished);
+  if (const std::string note = left_out_note(t.other_settings, t.older_scheme); !note.empty()) out += note + "\n";
   return out;
 }
 

@@ -35,12 +35,19 @@ struct Table {
   double total_wall_s = 0;                   // summed wall time of the runs
   std::string command;                       // how the runs were produced (set by the caller)
   std::string metric = "error rate";         // data::Dataset::metric (set by the caller)
+  // Runs of the same experiment left out (another configuration, or an older
+  // identity scheme): set by the caller from the store's Selection.
+  int other_settings = 0, older_scheme = 0;
 };
 
 // Canonical method order in tables (also the registry's order).
 const std::vector<std::string>& method_order();
 
 Table build_table(const std::string& experiment, const std::vector<RunRecord>& runs);
+// The table of one configuration's runs, with the left-out counts set.
+Table build_table(const std::string& experiment, const Selection& selection);
+// The footer line about the experiment's runs a table leaves out ("" when none).
+std::string left_out_note(int other_settings, int older_scheme);
 // With `paper`, each column is followed by the paper's value for that cell.
 std::string render_markdown(const Table& t, const PaperTable* paper = nullptr);
 // The same as a LaTeX table (booktabs rules), for papers.

@@ -22,8 +22,9 @@ std::atomic<bool> g_stop_requested{false};
 std::string StepPolicy::describe() const {
   switch (when) {
     case When::Fixed: return "fixed";
-    case When::EpochEnd: return "epoch";
-    case When::EveryUpdateFirstEpochs: return fmt::format("first_epochs:{}", first_epochs);
+    case When::Epoch: return order == Order::AfterEval ? "epoch" : "epoch:before_eval";
+    case When::EveryUpdateFirstEpochs:
+      return fmt::format("first_epochs:{}{}", first_epochs, order == Order::AfterEval ? "" : ":before_eval");
   }
   return "?";
 }
@@ -119,6 +120,7 @@ FitResult Trainer::fit(const FitOptions& opt) {
       st.bad_evals = 0;
       optimizer->set_lr(st.lr);
     }
+    if (opt.after_evaluation) opt.after_evaluation(p);
     progress.evaluation(data_.format_metric(p.dev_metric));
     log->info("{} epoch {} step {} loss {} dev {}{} lr {:.3g}", opt.tag, epoch, p.step,
               std::isnan(p.train_loss) ? "-" : fmt::format("{:.4f}", p.train_loss), data_.format_metric(p.dev_metric),
@@ -153,6 +155,9 @@ FitResult Trainer::fit(const FitOptions& opt) {
     model_->train();
     if (!st.epoch_started) {
       task_->begin_epoch(generator);
+      // Once per epoch, right after the previous evaluation: the epoch trains
+      // with this Δ and its evaluation scores it (a saved state holds it).
+      if (hook_ && opt.policy.refit_at_epoch_start(epoch)) hook_->refit_steps();
       st.epoch_started = true;
     }
     auto epoch_start = std::chrono::steady_clock::now();
@@ -167,6 +172,7 @@ FitResult Trainer::fit(const FitOptions& opt) {
                                       opt.resume_path.empty() ? "" : " (training state saved)"));
       }
       // -- train_step: forward/backward see w_q; the update lands on the float weights.
+      if (hook_ && opt.policy.refit_before_update(epoch)) hook_->refit_steps();
       StepLoss loss;
       {
         quant::QuantizedScope scope(hook_);
@@ -202,8 +208,8 @@ FitResult Trainer::fit(const FitOptions& opt) {
     }
     st.train_seconds += epoch_seconds();
     result.epochs = epoch + 1;
-    // Δ re-estimated at an epoch end is followed by the evaluation that decides
-    // the kept checkpoint, so the stored Δ is the one that was scored.
+    // The older order (StepPolicy::Order::BeforeEval): the evaluation below
+    // scores a Δ refit a moment ago, never trained with.
     if (hook_ && opt.policy.refit_at_epoch_end()) hook_->refit_steps();
     if (opt.train.eval_every == 0 && !stop) stop = evaluate_and_schedule(epoch + 1);
     st.epoch = epoch + 1;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,13 +22,29 @@
 namespace qretrain::train {
 
 // When Δ is re-estimated (QStep of the float weights) during retraining.
+//
+// Every evaluation must score a Δ the network has trained with: refitting
+// Δ and then evaluating at once scores levels the network never saw (on the
+// speech stand-in that alone turned adaptive from a tie with conventional
+// into a 7-point loss). So by default (Order::AfterEval) the epoch-level
+// refit happens at the start of every epoch after the first, i.e. right
+// after the previous evaluation, and the per-update refit before each
+// update. Order::BeforeEval keeps the older order for comparison: refit at
+// each epoch end just before its evaluation, or after each update.
 struct StepPolicy {
-  enum class When { Fixed, EpochEnd, EveryUpdateFirstEpochs };
+  enum class When { Fixed, Epoch, EveryUpdateFirstEpochs };
+  enum class Order { AfterEval, BeforeEval };
   When when = When::Fixed;
   int first_epochs = 0;
-  bool refit_after_update(int epoch) const { return when == When::EveryUpdateFirstEpochs && epoch < first_epochs; }
-  bool refit_at_epoch_end() const { return when == When::EpochEnd; }
+  Order order = Order::AfterEval;
+  bool refit_at_epoch_start(int epoch) const { return when == When::Epoch && order == Order::AfterEval && epoch > 0; }
+  bool refit_at_epoch_end() const { return when == When::Epoch && order == Order::BeforeEval; }
+  bool refit_before_update(int epoch) const { return per_update(epoch) && order == Order::AfterEval; }
+  bool refit_after_update(int epoch) const { return per_update(epoch) && order == Order::BeforeEval; }
   std::string describe() const;
+
+ private:
+  bool per_update(int epoch) const { return when == When::EveryUpdateFirstEpochs && epoch < first_epochs; }
 };
 
 struct EvalPoint {
@@ -53,6 +70,9 @@ struct FitOptions {
   std::string resume_path;
   double checkpoint_every_s = 300;
   std::int64_t nan_at_step = -1;  // testing aid: this update's loss is NaN (divergence)
+  // Testing aid: called right after every evaluation has been recorded (with
+  // the float weights in place and the Δ that was scored).
+  std::function<void(const EvalPoint&)> after_evaluation;
 };
 
 struct FitResult {

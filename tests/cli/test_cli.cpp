@@ -1,5 +1,7 @@
 // The qretrain program end to end: a tiny run into the store, and every kind
 // of bad input giving a one-line error with exit code 2 and writing nothing.
+#include <sstream>
+
 #include <gmock/gmock.h>
 
 #include "report/store.h"
@@ -9,6 +11,7 @@ namespace qretrain {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 using qretrain::testing::run_qretrain;
 using qretrain::testing::TempDir;
@@ -82,6 +85,77 @@ TEST(Cli, TinyRunWritesCompleteRecordsAndATable) {
   auto csv = run_qretrain("table --config tiny.yaml --format csv", dir.path());
   EXPECT_THAT(csv.out, StartsWith("bits,method,network,test_error_mean"));
   EXPECT_EQ(line_count(csv.out), 5);
+}
+
+// Two recipes under one experiment name: each table shows only its own
+// configuration's runs, one per cell and seed, and its footer counts the rest.
+TEST(Cli, TablesShowOnlyTheRunsOfTheirConfiguration) {
+  if (!qretrain::testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  TempDir dir;
+  dir.write("tiny.yaml", R"(name: tiny
+dataset:
+  train_limit: 600
+  dev_size: 200
+  test_limit: 300
+network:
+  kind: lenet5
+train:
+  max_epochs: 1
+quant:
+  bits: [2]
+  methods: [direct]
+output:
+  dir: out
+)");
+  const std::string other = "--set train.lr=0.01";
+  for (const std::string& set : {std::string(), other}) {
+    auto r = run_qretrain("run --config tiny.yaml --set runtime.progress=off " + set, dir.path());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  report::Store store(dir.file("out/results.sqlite"));
+  ASSERT_EQ(store.runs("tiny").size(), 4u);  // float + direct, twice
+  for (const std::string& set : {std::string(), other}) {
+    SCOPED_TRACE(set);
+    auto csv = run_qretrain("table --config tiny.yaml --format csv " + set, dir.path());
+    ASSERT_EQ(csv.exit_code, 0) << csv.err;
+    EXPECT_EQ(line_count(csv.out), 3);  // header, float, direct 2-bit
+    EXPECT_THAT(csv.out, HasSubstr(",1,0,"));  // one seed, no failures per cell
+    EXPECT_THAT(csv.out, Not(HasSubstr(",2,0,")));
+    auto md = run_qretrain("table --config tiny.yaml " + set, dir.path());
+    EXPECT_THAT(md.out, HasSubstr("; 2 runs, "));
+    EXPECT_THAT(md.out, HasSubstr("Not shown: 2 runs made with other settings of this experiment"));
+    auto jsonl = run_qretrain("export --format jsonl --config tiny.yaml " + set, dir.path());
+    EXPECT_EQ(line_count(jsonl.out), 2);
+  }
+  auto all = run_qretrain("export --format jsonl --all --config tiny.yaml", dir.path());
+  EXPECT_EQ(line_count(all.out), 4);
+  // The two float runs are the two recipes' baselines, not one run twice.
+  const auto runs = store.runs("tiny");
+  EXPECT_NE(runs[0].test_metric, runs[2].test_metric);
+}
+
+// Identity is by value: a value spelled differently, or a moved data folder,
+// names the same cells (`sweep --list` prints their keys).
+TEST(Cli, CellKeysAreTypedValuesAndIgnoreTheDataFolder) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() / "data-a");
+  std::filesystem::create_directories(dir.path() / "data-b");
+  auto keys = [&](const std::string& lr, const std::string& data) {
+    dir.write("g.yaml", "name: ids\ndataset:\n  path: " + data + "\nnetwork:\n  kind: ffdnn\ntrain:\n  lr: " + lr +
+                            "\nquant:\n  bits: [2]\n  methods: [direct, adaptive]\noutput:\n  dir: out\n");
+    auto r = run_qretrain("sweep --list --config g.yaml", dir.path());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::vector<std::string> out;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);)
+      if (line.find("  ") == 16) out.push_back(line.substr(0, 16));
+    return out;
+  };
+  const auto reference = keys("0.02", "data-a");
+  ASSERT_EQ(reference.size(), 3u);  // float, direct 2-bit, adaptive 2-bit
+  EXPECT_EQ(keys("2e-2", "data-a"), reference);
+  EXPECT_EQ(keys("0.020", "data-b"), reference);
+  EXPECT_NE(keys("0.03", "data-a"), reference);
 }
 
 // Each bad config: exit 2, one line naming the key, nothing under output.dir.

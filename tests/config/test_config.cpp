@@ -10,6 +10,8 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
+namespace fs = std::filesystem;
 using qretrain::testing::TempDir;
 
 // Loads YAML text and returns the UserError message ("" if it loaded).
@@ -115,17 +117,56 @@ TEST(Config, CanonicalTextSeesEveryChange) {
   EXPECT_EQ(canonical(a.resolved, {"network"}), canonical(b.resolved, {"network"}));
 }
 
-TEST(Config, CanonicalTextLeavesDefaultsOut) {
-  // Writing a default out changes nothing, so neither does a key added to the
-  // schema later with a default: stored results and caches keep their identity.
+TEST(Config, IdentityIsTypedValuesNotText) {
+  // One value spelled two ways is one identity: numbers as numbers, booleans
+  // as booleans, lists element by element.
   TempDir dir;
-  auto implicit = load(dir.write("a.yaml", "name: a\n"));
-  auto spelled = load(dir.write("b.yaml", "name: a\ntrain:\n  momentum: 0.9\n  streams: 64\n"));
+  auto a = load(dir.write("a.yaml", "name: a\ntrain:\n  lr: 2e-2\nnetwork:\n  hidden: [64, 64]\n  batch_norm: yes\n"));
+  auto b = load(dir.write("b.yaml", "name: a\ntrain:\n  lr: 0.02\nnetwork:\n  hidden: [ 64,64 ]\n  batch_norm: true\n"));
+  EXPECT_EQ(canonical(a.resolved, {"train", "network"}), canonical(b.resolved, {"train", "network"}));
+  EXPECT_THAT(canonical(a.resolved, {"train"}), HasSubstr("train.lr=0.02;"));
+  EXPECT_THAT(canonical(a.resolved, {"network"}), HasSubstr("network.hidden=[64,64];network.batch_norm=true;"));
+  // Writing a default out changes nothing either.
+  auto implicit = load(dir.write("c.yaml", "name: a\n"));
+  auto spelled = load(dir.write("d.yaml", "name: a\ntrain:\n  momentum: 0.9\n  streams: 64\n"));
   EXPECT_EQ(canonical(implicit.resolved, {"train"}), canonical(spelled.resolved, {"train"}));
-  EXPECT_EQ(canonical(implicit.resolved, {"train"}), "train:");
-  auto changed = load(dir.write("c.yaml", "name: a\ntrain:\n  streams: 32\n  lr: 0.5\n"));
-  EXPECT_EQ(canonical(changed.resolved, {"train", "quant.gradual"}),
-            "train:train.lr=0.5;train.streams=32;quant.gradual:");
+}
+
+TEST(Config, IdentityLeavesOutPathsCachesRuntimeAndOutput) {
+  TempDir dir;
+  fs::create_directories(dir.path() / "elsewhere");
+  const std::vector<std::string> sections = {"dataset", "network", "train", "retrain", "quant.adaptive",
+                                             "quant.conventional", "quant.gradual", "runtime", "output", "report"};
+  auto a = load(dir.write("a.yaml", "name: a\n"));
+  auto b = load(dir.write("b.yaml", "name: a\n"),
+                {"dataset.path=" + dir.file("elsewhere"), "dataset.cache_dir=/tmp/other-cache", "runtime.threads=2",
+                 "runtime.blas_threads=1", "runtime.checkpoint_every_s=5", "output.dir=other", "network.label=Net"});
+  EXPECT_EQ(canonical(a.resolved, sections), canonical(b.resolved, sections));
+  // Every other key is part of it.
+  auto c = load(dir.write("c.yaml", "name: a\n"), {"dataset.dev_size=100"});
+  EXPECT_NE(canonical(a.resolved, {"dataset"}), canonical(c.resolved, {"dataset"}));
+}
+
+TEST(Config, ALaterKeyAtItsLegacyValueKeepsTheOldIdentity) {
+  // quant.adaptive.refit came after identity scheme 2 was fixed: before it,
+  // the program refit Δ before each evaluation. That value, not the default,
+  // is left out, so the default (which changes results) changes the identity.
+  TempDir dir;
+  auto older = load(dir.write("a.yaml", "name: a\n"), {"quant.adaptive.refit=before_eval"});
+  auto current = load(dir.write("b.yaml", "name: a\n"));
+  EXPECT_THAT(canonical(older.resolved, {"quant.adaptive"}), Not(HasSubstr("refit")));
+  EXPECT_THAT(canonical(current.resolved, {"quant.adaptive"}), HasSubstr("quant.adaptive.refit=\"after_eval\";"));
+}
+
+TEST(Config, IdentityOfTheDefaultConfigIsPinned) {
+  // A change that moves identities (a new key without its legacy value, a
+  // changed format) orphans every stored result and cached baseline: it must
+  // fail here and be made on purpose (a new kIdentityScheme).
+  TempDir dir;
+  auto c = load(dir.write("a.yaml", "name: a\n"));
+  EXPECT_EQ(canonical(c.resolved, {"dataset", "network", "train", "retrain", "quant.adaptive", "quant.conventional",
+                                   "quant.gradual"}),
+            "PIN");
 }
 
 }  // namespace

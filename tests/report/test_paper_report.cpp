@@ -95,6 +95,9 @@ Source source(const std::string& config, const std::string& experiment, const st
   s.experiment = experiment;
   s.store_path = store;
   s.stand_in = stand_in;
+  // The config's cells: here every run the store holds for the experiment.
+  if (fs::exists(store))
+    for (const auto& r : Store(store).runs(experiment)) s.cell_keys.push_back(r.cell_key);
   return s;
 }
 
@@ -189,7 +192,7 @@ TEST(Curves, OneFigurePerNetworkFloatFirstMethodsInOrderDirectAndFailedLeftOut) 
   Store store(dir.file("r.sqlite"));
   store.put(run("L", "adaptive", 4, 9.1, 3, 20));
   fill_standin_store(dir.file("r.sqlite"));
-  const auto figures = curve_figures(store, "std", "error rate");
+  const auto figures = curve_figures(store, store.runs("std"), "std", "error rate");
   ASSERT_EQ(figures.size(), 2u);
   const CurveFigure& l = figures[0];
   EXPECT_EQ(l.network, "L");  // first stored network first

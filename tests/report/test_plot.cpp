@@ -47,7 +47,7 @@ TEST(Plot, PicksTheRunsOfOneNetworkAndSeedByBitWidth) {
   store.put(adaptive_run("256x256", 2, 1));
   store.put(adaptive_run("512x512", 2, 1));
   store.put(adaptive_run("256x256", 4, 2));
-  auto curves = delta_curves(store, "fig", "256x256", "adaptive", 1);
+  auto curves = delta_curves(store, store.runs("fig"), "fig", "256x256", "adaptive", 1);
   ASSERT_EQ(curves.size(), 2u);
   EXPECT_EQ(curves[0].bits, 2);
   EXPECT_EQ(curves[1].bits, 3);
@@ -58,9 +58,9 @@ TEST(Plot, PicksTheRunsOfOneNetworkAndSeedByBitWidth) {
             "2,0,fc1.weight,0.02\n2,0,out.weight,0.2\n"
             "2,1,fc1.weight,0.02\n2,1,out.weight,0.21\n"
             "2,2,fc1.weight,0.02\n2,2,out.weight,0.22\n");
-  EXPECT_THAT(error_of([&] { delta_curves(store, "fig", "64x64", "adaptive", 1); }),
+  EXPECT_THAT(error_of([&] { delta_curves(store, store.runs("fig"), "fig", "64x64", "adaptive", 1); }),
               HasSubstr("networks with such runs: 256x256, 512x512"));
-  EXPECT_THAT(error_of([&] { delta_curves(store, "fig", "256x256", "gradual", 1); }), HasSubstr("run the config first"));
+  EXPECT_THAT(error_of([&] { delta_curves(store, store.runs("fig"), "fig", "256x256", "gradual", 1); }), HasSubstr("run the config first"));
 }
 
 TEST(Plot, GnuplotWritesPngSvgAndTheCsv) {
@@ -69,7 +69,7 @@ TEST(Plot, GnuplotWritesPngSvgAndTheCsv) {
   Store store(dir.file("r.sqlite"));
   store.put(adaptive_run("256x256", 2, 1));
   store.put(adaptive_run("256x256", 4, 1));
-  auto curves = delta_curves(store, "fig", "256x256", "adaptive", 1);
+  auto curves = delta_curves(store, store.runs("fig"), "fig", "256x256", "adaptive", 1);
   const std::string base = dir.file("plots/fig2");
   plot_delta_curves(curves, "Δ per layer (it's a test)", base);
   EXPECT_EQ(slurp(base + ".png").substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));

@@ -49,6 +49,55 @@ RunRecord sample_run(const std::string& key, const std::string& method, int bits
   return r;
 }
 
+TEST(Store, SelectionTakesOnlyTheConfigurationsCellsAndCountsTheRest) {
+  TempDir dir;
+  Store store(dir.file("r.sqlite"));
+  store.put(sample_run("mine-a", "float", 0, 10));
+  store.put(sample_run("theirs", "float", 0, 11));  // same experiment, another recipe
+  store.put(sample_run("mine-b", "direct", 2, 30));
+  RunRecord old = sample_run("old", "direct", 2, 31);
+  old.identity_scheme = 1;
+  store.put(old);
+  RunRecord elsewhere = sample_run("mine-c", "direct", 3, 20);
+  elsewhere.experiment = "another";
+  store.put(elsewhere);
+  const Selection s = store.select("exp", {"mine-a", "mine-b", "mine-c", "absent"});
+  ASSERT_EQ(s.runs.size(), 2u);
+  EXPECT_EQ(s.runs[0].cell_key, "mine-a");
+  EXPECT_EQ(s.runs[1].cell_key, "mine-b");
+  EXPECT_EQ(s.other_settings, 1);
+  EXPECT_EQ(s.older_scheme, 1);
+  const Table t = build_table("exp", s);
+  EXPECT_NE(render_markdown(t).find("Not shown: 1 run made with other settings and 1 run stored under an older "
+                                    "identity scheme of this experiment"),
+            std::string::npos);
+}
+
+// A store written before runs carried their identity scheme opens, and its
+// runs read back as scheme 1: listed, never matched by a current cell key.
+TEST(Store, OlderStoreWithoutIdentitySchemeIsMigrated) {
+  TempDir dir;
+  const std::string path = dir.file("old.sqlite");
+  {
+    Store store(path);
+    store.put(sample_run("k-old", "adaptive", 2, 12.5));
+  }
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN identity_scheme;", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  Store store(path);
+  auto back = store.run_with_curve("k-old");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->identity_scheme, 1);
+  EXPECT_EQ(back->curve.size(), 3u);
+  EXPECT_EQ(store.select("exp", {"k-new"}).older_scheme, 1);
+  store.put(sample_run("k-new", "adaptive", 2, 11.5));
+  EXPECT_EQ(store.run_with_curve("k-new")->identity_scheme, config::kIdentityScheme);
+}
+
 TEST(Store, RoundTripWithCurveAndSteps) {
   TempDir dir;
   Store store(dir.file("r.sqlite"));

@@ -90,6 +90,28 @@ TEST(Grid, KeysIgnoreOtherCellsAndRuntime) {
     EXPECT_EQ(other.find(cell.key) != nullptr, cell.method == "float") << cell.name();
 }
 
+TEST(Grid, KeysOfAReferenceGridArePinned) {
+  // Moving identities orphans every stored result: a change that does it must
+  // fail here and be made on purpose (config::kIdentityScheme, README).
+  TempDir dir;
+  const methods::Grid g = methods::expand_grid(load_yaml(dir, kGrid));
+  std::vector<std::string> got;
+  for (const char* name : {"16 seed 1 float", "16 seed 1 direct 2-bit", "16 seed 1 adaptive 2-bit",
+                           "32x32 seed 2 gradual 5-bit", "32x32 seed 2 control"})
+    got.push_back(g.cells[index_of(g, name)].key);
+  EXPECT_EQ(got, (std::vector<std::string>{"PIN"}));
+}
+
+TEST(Grid, RefitOrderRenamesOnlyAdaptiveCells) {
+  TempDir dir;
+  const methods::Grid a = methods::expand_grid(load_yaml(dir, kGrid));
+  const methods::Grid b = methods::expand_grid(load_yaml(dir, kGrid, {"quant.adaptive.refit=before_eval"}));
+  ASSERT_EQ(a.cells.size(), b.cells.size());
+  for (std::size_t i = 0; i < a.cells.size(); ++i)
+    EXPECT_EQ(a.cells[i].key == b.cells[i].key, a.cells[i].method.find("adaptive") == std::string::npos)
+        << a.cells[i].name();
+}
+
 TEST(Grid, BadGridsFailBeforeAnythingRuns) {
   TempDir dir;
   auto error_of = [&](const std::vector<std::string>& overrides) -> std::string {

@@ -7,6 +7,7 @@
 
 #include "models/network.h"
 #include "quant/hook.h"
+#include "quant/qstep.h"
 #include "test_util.h"
 
 namespace qretrain::train {
@@ -83,10 +84,11 @@ TEST(Trainer, ConventionalKeepsStepBitIdentical) {
   for (const auto& d : h) EXPECT_EQ(d, h[0]);  // exact equality, every group
 }
 
-TEST(Trainer, AdaptiveEpochChangesStepEveryEpoch) {
-  auto h = delta_history(StepPolicy{StepPolicy::When::EpochEnd, 0}, 3);
+TEST(Trainer, AdaptiveEpochChangesStepEveryEpochAfterTheFirst) {
+  auto h = delta_history(StepPolicy{StepPolicy::When::Epoch, 0}, 3);
   ASSERT_EQ(h.size(), 4u);
-  for (std::size_t i = 1; i < h.size(); ++i) EXPECT_NE(h[i], h[i - 1]) << "evaluation " << i;
+  EXPECT_EQ(h[1], h[0]);  // the first epoch trains with the initial Δ, and its evaluation scores it
+  for (std::size_t i = 2; i < h.size(); ++i) EXPECT_NE(h[i], h[i - 1]) << "evaluation " << i;
 }
 
 TEST(Trainer, AdaptiveFirstEpochsFreezesAfterK) {
@@ -95,6 +97,107 @@ TEST(Trainer, AdaptiveFirstEpochsFreezesAfterK) {
   EXPECT_NE(h[1], h[0]);  // updated during the first epoch
   EXPECT_EQ(h[2], h[1]);  // then frozen
   EXPECT_EQ(h[3], h[1]);
+}
+
+// What every evaluation of a retraining saw: the Δ it scored, and the QStep
+// optimum of the float weights at that moment (computed here, group by group).
+struct ScoredSteps {
+  std::vector<std::vector<double>> scored, optimum;
+  FitResult fit;
+  std::vector<double> kept;  // Δ of the network fit() leaves (the kept checkpoint's)
+  double kept_dev = 0;       // its dev metric, evaluated again
+};
+
+ScoredSteps scored_steps(const StepPolicy& policy, int epochs) {
+  auto data = clusters();
+  auto model = small_ffdnn(data);
+  Trainer(model, data, torch::kCPU).fit(options(0.05, 3));
+  quant::QuantHook hook(*model, 2);
+  ScoredSteps out;
+  auto opt = options(0.02, epochs);
+  opt.policy = policy;
+  opt.after_evaluation = [&](const EvalPoint& p) {
+    out.scored.push_back(p.deltas);
+    std::vector<double> optimum;
+    for (const auto& g : hook.groups()) {
+      torch::Tensor w = g.param.detach().contiguous();
+      optimum.push_back(quant::qstep(w.data_ptr<float>(), static_cast<std::size_t>(w.numel()), 2).delta);
+    }
+    out.optimum.push_back(optimum);
+  };
+  Trainer trainer(model, data, torch::kCPU, &hook);
+  out.fit = trainer.fit(opt);
+  out.kept = hook.steps();
+  out.kept_dev = trainer.evaluate(data.dev);
+  return out;
+}
+
+void expect_kept_network_is_a_scored_one(const ScoredSteps& s) {
+  ASSERT_GE(s.fit.best_index, 0);
+  EXPECT_EQ(s.kept, s.fit.curve[static_cast<std::size_t>(s.fit.best_index)].deltas);
+  EXPECT_DOUBLE_EQ(s.kept_dev, s.fit.best_dev);
+}
+
+TEST(Trainer, EpochRefitAfterEvaluationScoresOnlyTrainedStepSizes) {
+  StepPolicy policy{StepPolicy::When::Epoch, 0};
+  policy.order = StepPolicy::Order::AfterEval;
+  const auto s = scored_steps(policy, 4);
+  ASSERT_EQ(s.scored.size(), 5u);
+  EXPECT_EQ(s.scored[0], s.optimum[0]);  // the start: QStep of the float network
+  EXPECT_EQ(s.scored[1], s.scored[0]);   // epoch 1 trained with it
+  // Epoch e was trained with the Δ refit right after evaluation e - 1, from
+  // the weights that evaluation saw, and evaluation e scores exactly that Δ.
+  for (std::size_t e = 2; e < s.scored.size(); ++e) {
+    EXPECT_EQ(s.scored[e], s.optimum[e - 1]) << "evaluation " << e;
+    EXPECT_NE(s.scored[e], s.optimum[e]) << "evaluation " << e << " scores a Δ refit after training";
+  }
+  expect_kept_network_is_a_scored_one(s);
+}
+
+TEST(Trainer, EpochRefitBeforeEvaluationIsTheOlderOrder) {
+  StepPolicy policy{StepPolicy::When::Epoch, 0};
+  policy.order = StepPolicy::Order::BeforeEval;
+  const auto s = scored_steps(policy, 4);
+  ASSERT_EQ(s.scored.size(), 5u);
+  // Every evaluation scores the optimum of the weights it sees: levels moved
+  // a moment ago, before a single update with them.
+  for (std::size_t e = 0; e < s.scored.size(); ++e) EXPECT_EQ(s.scored[e], s.optimum[e]) << "evaluation " << e;
+  expect_kept_network_is_a_scored_one(s);
+}
+
+TEST(Trainer, FirstEpochsRefitBeforeEachUpdateScoresTheStepOfTheLastUpdate) {
+  StepPolicy after{StepPolicy::When::EveryUpdateFirstEpochs, 1};
+  after.order = StepPolicy::Order::AfterEval;
+  const auto a = scored_steps(after, 3);
+  ASSERT_EQ(a.scored.size(), 4u);
+  // The evaluation after epoch 1 scores the Δ its last update used (refit
+  // from the weights before that update), not a refit of the final weights;
+  // that Δ is then kept frozen.
+  EXPECT_NE(a.scored[1], a.scored[0]);
+  EXPECT_NE(a.scored[1], a.optimum[1]);
+  EXPECT_EQ(a.scored[2], a.scored[1]);
+  EXPECT_EQ(a.scored[3], a.scored[1]);
+  expect_kept_network_is_a_scored_one(a);
+
+  StepPolicy before = after;
+  before.order = StepPolicy::Order::BeforeEval;
+  const auto b = scored_steps(before, 3);
+  EXPECT_EQ(b.scored[1], b.optimum[1]);  // the older order: refit after the last update too
+  EXPECT_EQ(b.scored[2], b.scored[1]);
+  expect_kept_network_is_a_scored_one(b);
+}
+
+TEST(Trainer, ConventionalIsTheSameInBothOrders) {
+  StepPolicy after, before;
+  before.order = StepPolicy::Order::BeforeEval;
+  const auto a = scored_steps(after, 3), b = scored_steps(before, 3);
+  ASSERT_EQ(a.fit.curve.size(), b.fit.curve.size());
+  for (std::size_t i = 0; i < a.fit.curve.size(); ++i) {
+    EXPECT_EQ(a.fit.curve[i].deltas, b.fit.curve[i].deltas);
+    EXPECT_EQ(a.fit.curve[i].dev_metric, b.fit.curve[i].dev_metric);
+    EXPECT_EQ(a.fit.curve[i].train_loss, b.fit.curve[i].train_loss);
+  }
+  EXPECT_EQ(a.kept, b.kept);
 }
 
 TEST(Trainer, EvaluationUsesQuantizedWeights) {
