@@ -166,7 +166,19 @@ TEST(Config, IdentityOfTheDefaultConfigIsPinned) {
   auto c = load(dir.write("a.yaml", "name: a\n"));
   EXPECT_EQ(canonical(c.resolved, {"dataset", "network", "train", "retrain", "quant.adaptive", "quant.conventional",
                                    "quant.gradual"}),
-            "PIN");
+            "dataset:dataset.kind=\"fashion-mnist\";dataset.dev_size=5000;dataset.train_limit=0;dataset.dev_limit=0;"
+            "dataset.test_limit=0;dataset.svhn.dev_per_class_train=400;dataset.svhn.dev_per_class_extra=200;"
+            "dataset.svhn.use_extra=true;dataset.context=5;dataset.standin.seed=1;dataset.standin.utterances_per_speaker=42;"
+            "dataset.standin.snr_min_db=5;dataset.standin.snr_max_db=20;"
+            "network:network.kind=\"lenet5\";network.hidden=[512,512];network.batch_norm=false;"
+            "train:train.optimizer=\"sgd_nesterov\";train.momentum=0.9;train.weight_decay=0;train.batch_size=64;"
+            "train.lr=0.02;train.lr_min=0.0003125;train.max_epochs=30;train.lr_decay=0.5;train.patience=4;"
+            "train.eval_every=0;train.streams=64;train.bptt_steps=128;train.bptt_unroll=256;train.epoch_chars=0;"
+            "retrain:retrain.lr=0.0005;retrain.lr_min=0.0003125;retrain.max_epochs=10;"
+            "quant.adaptive:quant.adaptive.update=\"epoch\";quant.adaptive.first_epochs=1;"
+            "quant.adaptive.refit=\"after_eval\";"
+            "quant.conventional:quant.conventional.exhaustive_search=false;quant.conventional.search_points=9;"
+            "quant.gradual:quant.gradual.start_bits=6;");
 }
 
 }  // namespace

@@ -182,7 +182,7 @@ TEST(PaperTables, NothingStoredNamesEveryConfigItsStoreAndTheCommand) {
   EXPECT_THAT(e, HasSubstr("Paper Table 3: SVHN test error (%): nothing stored yet from configs/svhn_L.yaml (no "
                            "results store " +
                            f.dir.file("svhn/results.sqlite") + ")"));
-  EXPECT_THAT(e, HasSubstr("configs/other.yaml (no runs of experiment 'other' in " + f.store + ")"));
+  EXPECT_THAT(e, HasSubstr("configs/other.yaml (no runs of this configuration of experiment 'other' in " + f.store + ")"));
   EXPECT_THAT(e, HasSubstr("run `qretrain run --config configs/svhn_L.yaml` or `qretrain run --config "
                            "configs/other.yaml`"));
 }

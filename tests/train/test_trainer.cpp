@@ -195,7 +195,7 @@ TEST(Trainer, ConventionalIsTheSameInBothOrders) {
   for (std::size_t i = 0; i < a.fit.curve.size(); ++i) {
     EXPECT_EQ(a.fit.curve[i].deltas, b.fit.curve[i].deltas);
     EXPECT_EQ(a.fit.curve[i].dev_metric, b.fit.curve[i].dev_metric);
-    EXPECT_EQ(a.fit.curve[i].train_loss, b.fit.curve[i].train_loss);
+    if (i > 0) EXPECT_EQ(a.fit.curve[i].train_loss, b.fit.curve[i].train_loss);  // the start has no loss (NaN)
   }
   EXPECT_EQ(a.kept, b.kept);
 }
