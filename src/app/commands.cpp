@@ -17,12 +17,14 @@
 #include "app/runtime.h"
 #include "config/config.h"
 #include "data/dataset.h"
+#include "data/text.h"
 #include "data/timit.h"
 #include "methods/methods.h"
 #include "models/network.h"
 #include "quant/qstep.h"
 #include "report/compare.h"
 #include "report/export.h"
+#include "report/paper.h"
 #include "report/paper_report.h"
 #include "report/plot.h"
 #include "report/store.h"
@@ -109,12 +111,26 @@ config::ExperimentConfig load_config(const CommonOptions& common, bool required)
 
 }  // namespace
 
+void check_before_writing(const config::ExperimentConfig& cfg, const data::Dataset& data) {
+  // The table printed at the end reads report.paper: a malformed one would
+  // otherwise be found after the whole training.
+  if (!cfg.report_paper.empty()) {
+    try {
+      report::load_paper_table(cfg.report_paper);
+    } catch (const UserError& e) {
+      throw UserError(std::string("report.paper: ") + e.what());
+    }
+  }
+  data::text::check_fits_training(data, cfg);
+}
+
 int cmd_run(const CommonOptions& common, bool force) {
   config::ExperimentConfig cfg = load_config(common, true);
   configure_threads(cfg.runtime, uses_convolutions(cfg));
   install_stop_handlers();
   // Data problems surface before anything is written under output.dir.
   data::Dataset data = data::load(cfg.dataset);
+  check_before_writing(cfg, data);
   log::add_file((std::filesystem::path(cfg.output_dir) / "logs" / (cfg.name + ".log")).string());
   report::Store store(store_path(cfg));
   methods::run_experiment(cfg, data, store, force);

@@ -17,7 +17,12 @@ struct CommonOptions {
 }  // namespace qretrain::app
 namespace qretrain::config { struct ExperimentConfig; }
 namespace qretrain::report { class Store; }
+namespace qretrain::data { struct Dataset; }
 namespace qretrain::app {
+
+// What run, sweep and cell check once the config and data are loaded, before
+// anything is written: report.paper parses, the data fits the training layout.
+void check_before_writing(const config::ExperimentConfig& cfg, const data::Dataset& data);
 
 // Standard output when `output` is empty, else the file written whole.
 void write_output(const std::string& text, const std::string& output);

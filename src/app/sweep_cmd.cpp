@@ -72,6 +72,7 @@ int cmd_cell(const CommonOptions& common, const std::string& key) {
     }
   }
   data::Dataset data = data::load(variant.dataset);
+  check_before_writing(variant, data);
   methods::Session session(variant, data, resolve_device(variant.runtime.device), runs, cell->seed, false);
   methods::run_cell(session, *cell);
   sweep::publish_cell_file(variant.output_dir, key, runs);
@@ -124,6 +125,7 @@ int cmd_sweep(const CommonOptions& common, const SweepCommandOptions& opt) {
   if (!opt.emit.empty()) throw UserError(fmt::format("--emit: unknown target '{}' (valid: slurm)", opt.emit));
   // Data problems surface here, once, rather than in every cell.
   data::Dataset data = data::load(cfg.dataset);
+  check_before_writing(cfg, data);
   install_stop_handlers();
   log::add_file((fs::path(cfg.output_dir) / "logs" / (cfg.name + ".log")).string());
   report::Store store(results_store_file(cfg.output_dir));

@@ -2,13 +2,16 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <torch/cuda.h>
 
 #include "config/schema.h"
 #include "data/sources.h"
@@ -17,15 +20,56 @@
 namespace qretrain::config {
 namespace {
 
-std::string scalar_text(const YAML::Node& n) {
-  if (n.IsScalar()) return n.Scalar();
-  YAML::Emitter e;
-  e << YAML::Flow << n;
-  return e.c_str();
+// A user's text made safe for a one-line message: control bytes (a newline
+// in a block scalar, a NUL in a quoted string) are written as escapes, so an
+// error stays one line and prints what the file holds.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (unsigned char ch : text) {
+    if (ch == '\n') out += "\\n";
+    else if (ch == '\t') out += "\\t";
+    else if (ch < 0x20 || ch == 0x7f) out += fmt::format("\\x{:02x}", ch);
+    else out += static_cast<char>(ch);
+  }
+  return out;
 }
 
+// A node as one line of flow YAML ([1, 2], {a: 1}). yaml-cpp's emitter keeps
+// the block style a node was parsed with even after YAML::Flow, which put a
+// block list on several lines of an error message.
+std::string flow_text(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Scalar: return n.Scalar();
+    case YAML::NodeType::Sequence: {
+      std::vector<std::string> items;
+      for (const auto& item : n) items.push_back(flow_text(item));
+      return fmt::format("[{}]", fmt::join(items, ", "));
+    }
+    case YAML::NodeType::Map: {
+      std::vector<std::string> items;
+      for (const auto& kv : n) items.push_back(flow_text(kv.first) + ": " + flow_text(kv.second));
+      return fmt::format("{{{}}}", fmt::join(items, ", "));
+    }
+    case YAML::NodeType::Null: return "null";
+    case YAML::NodeType::Undefined: break;
+  }
+  return "nothing";
+}
+
+std::string scalar_text(const YAML::Node& n) { return flow_text(n); }
+
 [[noreturn]] void fail(const std::string& path, const std::string& message) {
-  throw UserError(fmt::format("{}: {}", path, message));
+  throw UserError(printable(fmt::format("{}: {}", path, message)));
+}
+
+// "line N" of a node's position in its file, or "" when yaml-cpp has none.
+std::string line_of(const YAML::Node& n) {
+  const YAML::Mark mark = n.Mark();
+  return mark.is_null() ? std::string() : fmt::format("line {}", mark.line + 1);
+}
+std::string at_line(const YAML::Node& n) {
+  const std::string line = line_of(n);
+  return line.empty() ? line : line + ": ";
 }
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
@@ -99,16 +143,31 @@ void check_value(const std::string& path, const YAML::Node& n, const Field& fiel
 }
 
 // Walks the user's YAML: every key must be declared, every value well typed.
-void check_tree(const YAML::Node& node, const std::string& prefix) {
+// Each key is a plain name given once: yaml-cpp keeps duplicate keys (a
+// lookup finds only one of them) and would let a dotted key "train.lr" match
+// the declared path, so a value the user wrote would be silently dropped.
+void check_tree(const YAML::Node& node, const std::string& prefix, const std::string& file) {
+  const std::string where = prefix.empty() ? file : prefix;
+  std::map<std::string, std::string> seen;  // key -> "line N" of its first use
   for (const auto& kv : node) {
+    if (!kv.first.IsScalar())
+      fail(where, fmt::format("{}keys must be plain names, got {}", at_line(kv.first), flow_text(kv.first)));
     const std::string key = kv.first.Scalar();
     const std::string path = prefix.empty() ? key : prefix + "." + key;
+    if (key.empty() || key.find('.') != std::string::npos)
+      fail(path, fmt::format("{}keys must be plain names; write a dotted path as nested sections (or use "
+                             "--set {}=...)",
+                             at_line(kv.first), path));
+    const auto [first, fresh] = seen.emplace(key, line_of(kv.first));
+    if (!fresh)
+      fail(path, fmt::format("{}given twice{}", at_line(kv.first),
+                             first->second.empty() ? "" : " (first at " + first->second + ")"));
     if (const Field* field = find_field(path)) {
       check_value(path, kv.second, *field);
     } else if (is_section(path)) {
       if (kv.second.IsNull()) continue;  // an empty section means "all defaults"
       if (!kv.second.IsMap()) fail(path, fmt::format("expected a section (a map of keys), got {}", scalar_text(kv.second)));
-      check_tree(kv.second, path);
+      check_tree(kv.second, path, file);
     } else {
       fail_unknown_key(path);
     }
@@ -247,12 +306,26 @@ Recipe read_recipe(const Reader& r, const std::string& section) {
   return rec;
 }
 
+// The experiment name becomes part of file names (output.dir/logs/NAME.log,
+// checkpoints, plots): a '/' or "../" would write outside output.dir and a NUL
+// would cut the path, so it must be one plain word.
+void check_name(const std::string& name) {
+  if (name.empty()) fail("name", "must not be empty");
+  const bool plain = std::all_of(name.begin(), name.end(), [](unsigned char ch) {
+    return std::isalnum(ch) || ch == '_' || ch == '-' || ch == '.' || ch == '+';
+  });
+  if (!plain || name.front() == '.' || name.front() == '-' || name.size() > 200)
+    fail("name", fmt::format("'{}' is not a plain name: use letters, digits and _ - . + (not first: . -), at most "
+                             "200 characters; it is part of file names",
+                             name));
+}
+
 ExperimentConfig extract(const YAML::Node& resolved) {
   constexpr long long kMax = std::numeric_limits<long long>::max();
   Reader r{resolved};
   ExperimentConfig c;
   c.name = r.str("name");
-  if (c.name.empty()) fail("name", "must not be empty");
+  check_name(c.name);
 
   c.dataset.kind = r.str("dataset.kind");
   c.dataset.path = r.str("dataset.path");
@@ -328,6 +401,10 @@ ExperimentConfig extract(const YAML::Node& resolved) {
   c.seeds = r.ints("seeds", 0, 1 << 30, true);
 
   c.runtime.device = r.str("runtime.device");
+  // Checked here, with the other values, so that a machine without CUDA fails
+  // before anything is written (app::resolve_device, at training, was too late).
+  if (c.runtime.device == "cuda" && !torch::cuda::is_available())
+    fail("runtime.device", "cuda requested, but this LibTorch build sees no CUDA device (use cpu or auto)");
   c.runtime.threads = static_cast<int>(r.integer("runtime.threads", 0, 1024));
   c.runtime.blas_threads = static_cast<int>(r.integer("runtime.blas_threads", 0, 1024));
   c.runtime.progress = r.str("runtime.progress");
@@ -372,15 +449,23 @@ ExperimentConfig load(const std::string& path, const std::vector<std::string>& o
   YAML::Node user(YAML::NodeType::Map);
   if (!path.empty()) {
     if (!std::filesystem::is_regular_file(path)) throw UserError(fmt::format("--config: {} is not a readable file", path));
+    std::vector<YAML::Node> documents;
     try {
-      user = YAML::LoadFile(path);
+      documents = YAML::LoadAllFromFile(path);
     } catch (const YAML::ParserException& e) {
       throw UserError(fmt::format("{}:{}:{}: YAML syntax error: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg));
     }
+    // A '---' line starts a second document, which YAML::LoadFile would drop.
+    if (documents.size() > 1) {
+      const std::string line = line_of(documents[1]);
+      throw UserError(fmt::format("{}: {} YAML documents ('---' starts another{}); a config is one document", path,
+                                  documents.size(), line.empty() ? "" : ", the second at " + line));
+    }
+    if (!documents.empty()) user = documents.front();
     if (user.IsNull()) user = YAML::Node(YAML::NodeType::Map);
     if (!user.IsMap()) throw UserError(fmt::format("{}: the top level must be a map of keys", path));
   }
-  check_tree(user, "");
+  check_tree(user, "", path);
 
   for (const auto& ov : overrides) {
     auto eq = ov.find('=');

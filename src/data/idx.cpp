@@ -8,6 +8,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "data/dataset.h"
 #include "util/error.h"
@@ -33,6 +34,34 @@ void read_exact(gzFile f, void* buf, std::size_t n, const std::string& path, con
     if (r == 0)
       throw UserError(fmt::format("{}: truncated: {} needs {} bytes, found {}", path, what, n, got));
     got += static_cast<std::size_t>(r);
+  }
+}
+
+// The largest payload an idx file may declare. Fashion-MNIST's largest file
+// holds 47 MB; a header is only a claim, and allocating from it before the
+// bytes exist turned a forged count into std::bad_alloc.
+constexpr std::size_t kMaxIdxPayload = std::size_t{1} << 31;
+
+// Reads exactly n bytes into `out`, growing it as the bytes actually arrive
+// (a gzip stream's length is unknown until it is read), so memory follows the
+// data in the file, not the size its header declares.
+void read_payload(gzFile f, std::vector<std::uint8_t>& out, std::size_t n, const std::string& path) {
+  constexpr std::size_t kChunk = std::size_t{1} << 24;
+  out.clear();
+  while (out.size() < n) {
+    const std::size_t used = out.size();
+    const std::size_t want = std::min(n - used, kChunk);
+    out.resize(used + want);
+    const int r = gzread(f, out.data() + used, static_cast<unsigned>(want));
+    if (r < 0) {
+      int errnum = 0;
+      const char* msg = gzerror(f, &errnum);
+      throw UserError(fmt::format("{}: corrupt or truncated file while reading the idx payload ({})", path, msg));
+    }
+    out.resize(used + static_cast<std::size_t>(r));
+    if (r == 0)
+      throw UserError(fmt::format("{}: truncated: the header declares {} payload bytes, the file holds {}", path, n,
+                                  out.size()));
   }
 }
 
@@ -64,10 +93,15 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
     std::uint32_t dim = big_endian(b);
     if (dim == 0 || dim > (1u << 28)) throw UserError(fmt::format("{}: implausible dimension {}", path, dim));
     out.dims.push_back(dim);
+    // Each dimension is below 2^29, so the product of the ones before the
+    // cap check stays far from overflowing.
     total *= dim;
+    if (total > kMaxIdxPayload)
+      throw UserError(fmt::format("{}: the header declares dimensions of more than {} bytes ({} so far); not an idx "
+                                  "file this program reads",
+                                  path, kMaxIdxPayload, fmt::join(out.dims, "x")));
   }
-  out.data.resize(total);
-  read_exact(f.get(), out.data.data(), total, path, "the idx payload");
+  read_payload(f.get(), out.data, total, path);
   std::uint8_t extra;
   if (gzread(f.get(), &extra, 1) > 0)
     throw UserError(fmt::format("{}: {} trailing bytes after the declared payload", path, "unexpected"));

@@ -19,20 +19,28 @@ struct GzCloser {
 
 }  // namespace
 
-torch::Tensor read_bytes(const std::string& path) {
+torch::Tensor read_bytes(const std::string& path, std::int64_t max_bytes) {
   if (!std::filesystem::is_regular_file(path)) throw UserError(fmt::format("{}: file not found", path));
   std::unique_ptr<gzFile_s, GzCloser> f(gzopen(path.c_str(), "rb"));
   if (!f) throw UserError(fmt::format("{}: cannot open", path));
   gzbuffer(f.get(), 1u << 20);
 
   // The decompressed size is unknown up front: grow a buffer, then hand it to
-  // the tensor without a copy (enwik8 is 100 MB).
+  // the tensor without a copy (enwik8 is 100 MB). Reading stops one byte past
+  // max_bytes: a gzip bomb (a few hundred KB that inflate to gigabytes) ends
+  // here with an error instead of std::bad_alloc.
+  const auto cap = static_cast<std::size_t>(std::max<std::int64_t>(max_bytes, 0));
   auto buffer = std::make_unique<std::vector<std::uint8_t>>();
   constexpr std::size_t kChunk = 1u << 24;
   for (;;) {
     const std::size_t used = buffer->size();
-    buffer->resize(used + kChunk);
-    const int got = gzread(f.get(), buffer->data() + used, static_cast<unsigned>(kChunk));
+    if (used > cap)
+      throw UserError(fmt::format("{}: holds more than {} bytes (after decompression); the largest text this "
+                                  "program reads (enwik8 is 100 MB)",
+                                  path, cap));
+    const std::size_t want = std::min(kChunk, cap + 1 - used);
+    buffer->resize(used + want);
+    const int got = gzread(f.get(), buffer->data() + used, static_cast<unsigned>(want));
     if (got < 0) {
       int errnum = 0;
       throw UserError(fmt::format("{}: corrupt or unreadable ({})", path, gzerror(f.get(), &errnum)));
@@ -89,6 +97,26 @@ Dataset to_dataset(const ByteCorpus& corpus, const config::DatasetConfig& cfg) {
   d.dev.x = first(corpus.valid, cfg.dev_limit);
   d.test.x = first(corpus.test, cfg.test_limit);
   return d;
+}
+
+void check_fits_training(const Dataset& d, const config::ExperimentConfig& cfg) {
+  if (d.task != Task::LanguageModel) return;
+  // Training cuts the split into train.streams rows of at least 2 bytes (one
+  // input, one target); evaluation reads each split as at least one such row.
+  const std::int64_t need = 2 * static_cast<std::int64_t>(cfg.train.streams);
+  const std::string& path = cfg.dataset.path;
+  if (d.train.x.numel() < need)
+    throw UserError(fmt::format("{}: the training split ({}) is {} bytes, too short for train.streams = {} (at "
+                                "least {} bytes, 2 per stream); use a longer text or fewer streams",
+                                path,
+                                cfg.dataset.train_limit == d.train.x.numel() ? "dataset.train_limit"
+                                                                             : "90% of the text",
+                                d.train.x.numel(), cfg.train.streams, need));
+  const std::pair<const Split*, const char*> splits[] = {{&d.dev, "validation"}, {&d.test, "test"}};
+  for (const auto& [split, name] : splits)
+    if (split->x.numel() < 2)
+      throw UserError(fmt::format("{}: the {} split is {} bytes, too short to evaluate (at least 2 bytes)", path,
+                                  name, split->x.numel()));
 }
 
 Dataset load_enwik8_dataset(const config::DatasetConfig& cfg) { return to_dataset(load_enwik8(cfg.path), cfg); }

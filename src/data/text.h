@@ -25,8 +25,10 @@ struct ByteCorpus {
 
 // The whole file as a 1-D uint8 tensor. zlib reads gzip (and dictzip, which is
 // gzip with an index in the header) and passes other files through unchanged.
-// Missing, empty, unreadable or corrupt files throw UserError naming the file.
-torch::Tensor read_bytes(const std::string& path);
+// Missing, empty, unreadable or corrupt files, and files that hold (after
+// decompression) more than max_bytes, throw UserError naming the file.
+inline constexpr std::int64_t kMaxTextBytes = std::int64_t{256} << 20;  // enwik8: 100 MB
+torch::Tensor read_bytes(const std::string& path, std::int64_t max_bytes = kMaxTextBytes);
 
 // Train / valid / test = the first 90%, the next 5%, the rest. For enwik8's
 // 100,000,000 bytes this is the customary 90M / 5M / 5M split; other sizes are
@@ -44,6 +46,12 @@ Dataset to_dataset(const ByteCorpus& corpus, const config::DatasetConfig& cfg);
 // dataset.kind enwik8 / gcide (registry loaders).
 Dataset load_enwik8_dataset(const config::DatasetConfig& cfg);
 Dataset load_gcide_dataset(const config::DatasetConfig& cfg);
+
+// Throws UserError naming dataset.path and train.streams when a language-model
+// dataset is too short for the training layout (streams of at least 2 bytes)
+// or a split too short to evaluate. Called as soon as the data is loaded,
+// before anything is written or trained; a no-op for other tasks.
+void check_fits_training(const Dataset& d, const config::ExperimentConfig& cfg);
 
 // The stream cut into `streams` contiguous pieces of equal length, one per row
 // ([streams, n / streams] uint8, a view), so that `streams` sequences are

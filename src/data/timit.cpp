@@ -232,20 +232,48 @@ std::string cache_key(const CorpusSplits& corpus, const features::Options& opts)
   return stable_hash(text);
 }
 
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
 std::vector<SplitFeatures> load_or_extract(const CorpusSplits& corpus, const features::Options& opts,
                                            const std::string& cache_dir) {
   auto log = log::get("data");
   const fs::path cache = fs::path(cache_dir) / fmt::format("speech-features-{}.pt", cache_key(corpus, opts));
   if (fs::exists(cache)) {
+    // A corrupt cache is an error naming the file, not silently rebuilt: the
+    // cache is written atomically, so a bad one was damaged afterwards (or
+    // written by another program), which the user should know about; deleting
+    // it recomputes the features.
     std::vector<torch::Tensor> t;
     try {
       torch::load(t, cache.string());
+    } catch (const c10::Error& e) {
+      // c10::Error::what() carries a C++ backtrace of many lines.
+      throw UserError(fmt::format("{}: unreadable feature cache ({}); delete it to recompute", cache.string(),
+                                  first_line(e.what_without_backtrace())));
     } catch (const std::exception& e) {
       throw UserError(fmt::format("{}: unreadable feature cache ({}); delete it to recompute", cache.string(),
-                                  e.what()));
+                                  first_line(e.what())));
     }
-    if (t.size() != kCachedTensorsPerSplit * kSplits)
-      throw UserError(fmt::format("{}: feature cache has the wrong layout; delete it", cache.string()));
+    const auto well_formed = [&] {
+      if (t.size() != kCachedTensorsPerSplit * kSplits) return false;
+      for (std::size_t i = 0; i < kSplits; ++i) {
+        const std::size_t k = kCachedTensorsPerSplit * i;
+        const auto &frames = t[k], &labels = t[k + 1], &lengths = t[k + 2], &speakers = t[k + 3];
+        if (frames.dim() != 2 || frames.scalar_type() != torch::kFloat32 || labels.dim() != 1 ||
+            labels.scalar_type() != torch::kInt64 || labels.size(0) != frames.size(0) || lengths.dim() != 1 ||
+            lengths.scalar_type() != torch::kInt64 || lengths.sum().item<std::int64_t>() != frames.size(0) ||
+            speakers.numel() != 1)
+          return false;
+        // Labels index the 61 phones; an out-of-range one would fail in training.
+        if (labels.numel() > 0 &&
+            (labels.min().item<std::int64_t>() < 0 ||
+             labels.max().item<std::int64_t>() >= static_cast<std::int64_t>(phones61().size())))
+          return false;
+      }
+      return true;
+    };
+    if (!well_formed())
+      throw UserError(fmt::format("{}: feature cache has the wrong layout; delete it to recompute", cache.string()));
     log->info("features from cache {}", cache.string());
     std::vector<SplitFeatures> out(kSplits);
     for (std::size_t i = 0; i < kSplits; ++i) {

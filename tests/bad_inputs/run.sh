@@ -9,11 +9,14 @@
 #           folder $W; $CASE is the case folder, $REPO the repository root,
 #           $FMNIST the Fashion-MNIST folder
 #   setup   (optional) bash run in $W first, to make the hostile files
+#           ($QRETRAIN is the binary under test, for files only it makes,
+#           such as a feature cache to damage)
 #   expect  "exit N" and one or more "names TEXT" lines: TEXT must appear in
 #           the message
 # Usage: run.sh QRETRAIN_BINARY [CASE_NAME...]
 set -uo pipefail
 bin=$(realpath "$1"); shift
+export QRETRAIN="$bin"
 here=$(cd "$(dirname "$0")" && pwd)
 export REPO=$(cd "$here/../.." && pwd)
 export FMNIST=/usr/share/datasets/fashion-mnist

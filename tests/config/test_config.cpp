@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <gmock/gmock.h>
+#include <torch/cuda.h>
 
 #include "test_util.h"
 #include "util/error.h"
@@ -74,6 +75,58 @@ TEST(Config, ErrorsNameTheKeyPath) {
   EXPECT_THAT(error_of("dataset:\n  kind: enwik8\n  path: /no/enwik8\n"),
               AllOf(HasSubstr("dataset.path: /no/enwik8 does not exist"), HasSubstr("enwik8.zip"),
                     HasSubstr("configs/gcide_256.yaml")));
+}
+
+// yaml-cpp keeps duplicate keys and finds only one, and LoadFile reads only
+// the first document: each of these silently dropped a value the user wrote.
+TEST(Config, YamlStructureIsCheckedNamingTheKeyAndLine) {
+  EXPECT_THAT(error_of("train:\n  lr: 0.1\n  batch_size: 3\n  lr: 0.5\n"),
+              HasSubstr("train.lr: line 4: given twice (first at line 2)"));
+  EXPECT_THAT(error_of("train:\n  lr: 0.1\nquant:\n  bits: [2]\ntrain:\n  batch_size: 3\n"),
+              HasSubstr("train: line 5: given twice (first at line 1)"));
+  EXPECT_THAT(error_of("train.lr: 0.5\n"), HasSubstr("train.lr: line 1: keys must be plain names"));
+  EXPECT_THAT(error_of("quant:\n  adaptive.update: epoch\n"),
+              HasSubstr("quant.adaptive.update: line 2: keys must be plain names"));
+  EXPECT_THAT(error_of("name: a\n---\ntrain:\n  lr: 0.5\n"), HasSubstr("2 YAML documents"));
+  EXPECT_THAT(error_of("? [a, b]\n: 1\n"), HasSubstr("line 1: keys must be plain names, got [a, b]"));
+  EXPECT_THAT(error_of("train:\n  ? {x: 1}\n  : 2\n"),
+              HasSubstr("train: line 2: keys must be plain names, got {x: 1}"));
+  // A leading '---' is one document, and --set still takes dotted paths.
+  TempDir dir;
+  ExperimentConfig c = load(dir.write("c.yaml", "---\ntrain:\n  lr: 0.1\n"), {"quant.adaptive.update=first_epochs"});
+  EXPECT_DOUBLE_EQ(c.train.float_recipe.lr, 0.1);
+  EXPECT_EQ(c.quant.adaptive_update, "first_epochs");
+}
+
+TEST(Config, MessagesAreOneLine) {
+  const std::string list = error_of("train:\n  lr:\n    - 1\n    - 2\n");
+  EXPECT_THAT(list, HasSubstr("train.lr: expected a number, got [1, 2]"));
+  EXPECT_EQ(list.find('\n'), std::string::npos) << list;
+  const std::string section = error_of("train:\n  - 1\n  - {a: [2, 3]}\n");
+  EXPECT_THAT(section, HasSubstr("train: expected a section (a map of keys), got [1, {a: [2, 3]}]"));
+  const std::string block = error_of("train:\n  lr: |\n    0.1\n    0.2\n");
+  EXPECT_THAT(block, HasSubstr("train.lr: expected a number, got '0.1\\n0.2\\n'"));
+  EXPECT_EQ(block.find('\n'), std::string::npos) << block;
+}
+
+TEST(Config, NameMustBeAPlainWord) {
+  // It is part of file names (output.dir/logs/NAME.log): no path, no NUL.
+  EXPECT_THAT(error_of("name: ../escaped\n"), HasSubstr("name: '../escaped' is not a plain name"));
+  EXPECT_THAT(error_of("name: sub/dir\n"), HasSubstr("name: 'sub/dir' is not a plain name"));
+  EXPECT_THAT(error_of("name: .hidden\n"), HasSubstr("is not a plain name"));
+  const std::string nul = error_of("name: \"a\\0b\"\n");
+  EXPECT_THAT(nul, HasSubstr("name: 'a\\x00b' is not a plain name"));
+  EXPECT_EQ(nul.find('\0'), std::string::npos);
+  EXPECT_THAT(error_of("name: \"\"\n"), HasSubstr("name: must not be empty"));
+  EXPECT_THAT(error_of("", {"name=a/b"}), HasSubstr("name: 'a/b' is not a plain name"));
+  for (const char* ok : {"fmnist_L", "table1_standin", "svhn-C.2+bn"})
+    EXPECT_EQ(error_of(std::string("name: ") + ok), "") << ok;
+}
+
+TEST(Config, CudaWithoutCudaFailsAtLoad) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a CUDA device is present";
+  EXPECT_THAT(error_of("runtime:\n  device: cuda\n"), HasSubstr("runtime.device: cuda requested"));
+  EXPECT_EQ(error_of("runtime:\n  device: auto\n"), "");
 }
 
 TEST(Config, GridNetworksGiveWidthsAndBatchNorm) {

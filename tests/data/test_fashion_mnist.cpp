@@ -88,6 +88,23 @@ TEST(Idx, BadFilesNameTheFile) {
   EXPECT_THAT(error_of([&] { read_idx(dir.file("cut.gz"), 1); }), HasSubstr("cut.gz: "));
 }
 
+// A header is a claim: reading must neither allocate from it (2^28 images
+// was std::bad_alloc) nor accept it when the file holds less.
+TEST(Idx, DeclaredSizesAreCheckedAgainstTheFile) {
+  TempDir dir;
+  write_gz(dir.file("huge.gz"), idx_bytes(3, {1u << 28, 28, 28}, std::vector<std::uint8_t>(784)));
+  EXPECT_THAT(error_of([&] { read_idx(dir.file("huge.gz"), 3); }),
+              HasSubstr(dir.file("huge.gz") + ": the header declares dimensions of more than"));
+  write_gz(dir.file("more.gz"), idx_bytes(3, {100000, 28, 28}, std::vector<std::uint8_t>(784 * 10)));
+  EXPECT_THAT(error_of([&] { read_idx(dir.file("more.gz"), 3); }),
+              HasSubstr("more.gz: truncated: the header declares 78400000 payload bytes, the file holds 7840"));
+  // Payloads longer than one read chunk still read whole.
+  std::vector<std::uint8_t> big(20u << 20);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>(i * 13);
+  write_gz(dir.file("big.gz"), idx_bytes(2, {static_cast<std::uint32_t>(big.size() / 1024), 1024}, big));
+  EXPECT_EQ(read_idx(dir.file("big.gz"), 2).data, big);
+}
+
 TEST(FashionMnist, LoaderPadsSplitsAndNormalises) {
   TempDir dir;
   write_fixture(dir, "train", 50);

@@ -2,6 +2,10 @@
 // layout: X 32x32x3xN uint8 (column-major), y Nx1 double, label 10 = digit 0.
 #include <matio.h>
 
+#include <cstring>
+
+#include <fmt/format.h>
+
 #include <gmock/gmock.h>
 
 #include "data/dataset.h"
@@ -104,6 +108,31 @@ TEST(Svhn, DevSplitTakesPerClassCountsFromTrainAndExtra) {
   EXPECT_EQ(e.dev.size(), 40 + 20);
   EXPECT_EQ(e.train.size(), 30 + 30);
   EXPECT_EQ(e.name, "SVHN (train+extra)");
+}
+
+// matio sizes a variable from its header and reads what is there: a file
+// declaring more images than it holds read as uninitialised pixels.
+TEST(Svhn, DeclaredCountsAreCheckedAgainstTheData) {
+  TempDir dir;
+  write_svhn(dir.file("ok.mat"), cycling_labels(2), {}, false);
+  std::ifstream in(dir.file("ok.mat"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  // Uncompressed, X's dimensions are int32s at byte 160 (after the 128-byte
+  // header, the matrix tag, the array flags and the dimensions tag).
+  auto declare = [&](std::int32_t n) {
+    std::string forged = bytes;
+    std::memcpy(&forged[172], &n, 4);
+    return dir.write("forged.mat", forged);
+  };
+  ASSERT_EQ(std::memcmp(&bytes[172], "\x14\0\0\0", 4), 0);  // 20 images
+  for (std::int32_t n : {1000, 100000})
+    EXPECT_THAT(error_of([&] { read_svhn_mat(declare(n)); }),
+                HasSubstr(fmt::format("forged.mat: variable 'X' declares 32x32x3x{} ({} images) but the file holds "
+                                      "data for 20",
+                                      n, n)));
+  // Compressed files (as MATLAB writes them) are checked on what they inflate to.
+  write_svhn(dir.file("z.mat"), cycling_labels(2));
+  EXPECT_EQ(read_svhn_mat(dir.file("z.mat")).size(), 20);
 }
 
 TEST(Svhn, BadFilesNameTheFile) {

@@ -124,6 +124,38 @@ TEST(Text, MissingEmptyOrCorruptFileNamesIt) {
   EXPECT_NE(message.find("corrupt"), std::string::npos);
 }
 
+// A gzip bomb must end in an error naming the file, not std::bad_alloc.
+TEST(Text, ReadingStopsAtTheSizeCap) {
+  TempDir dir;
+  const std::string path = dir.file("bomb.gz");
+  write_gz(path, std::string(5000, '\0'));
+  EXPECT_EQ(read_bytes(path, 5000).numel(), 5000);  // exactly the cap reads
+  const std::string message = error_of([&] { read_bytes(path, 4999); });
+  EXPECT_NE(message.find(path + ": holds more than 4999 bytes"), std::string::npos) << message;
+  EXPECT_GT(kMaxTextBytes, 100'000'000);  // enwik8 reads
+}
+
+TEST(Text, TooShortForTheStreamsNamesTheFileAndKey) {
+  TempDir dir;
+  config::ExperimentConfig cfg;
+  cfg.dataset.kind = "gcide";
+  cfg.dataset.path = dir.write("tiny.txt", numbered_bytes(100));
+  cfg.train.streams = 64;
+  const Dataset d = data::load(cfg.dataset);
+  const std::string message = error_of([&] { check_fits_training(d, cfg); });
+  EXPECT_NE(message.find("tiny.txt: the training split (90% of the text) is 90 bytes, too short for "
+                         "train.streams = 64 (at least 128 bytes"),
+            std::string::npos)
+      << message;
+  cfg.train.streams = 45;
+  EXPECT_EQ(error_of([&] { check_fits_training(d, cfg); }), "");
+  cfg.dataset.path = dir.write("three.txt", "abc");
+  cfg.train.streams = 1;
+  const Dataset t = data::load(cfg.dataset);  // 2 / 0 / 1 bytes
+  EXPECT_NE(error_of([&] { check_fits_training(t, cfg); }).find("three.txt: the validation split is 0 bytes"),
+            std::string::npos);
+}
+
 TEST(Text, RegisteredDatasetCutsSplitsToTheByteLimits) {
   TempDir dir;
   const std::string path = dir.write("enwik8", numbered_bytes(10000));

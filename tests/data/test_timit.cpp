@@ -220,6 +220,27 @@ TEST(Timit, UnknownPhoneIsReportedAndNothingIsCached) {
   expect_load_error_without_cache(dir.path() / "timit", dir.path() / "cache", phn.string(), "unknown phone label 'xx'");
 }
 
+// A damaged cache is a one-line error naming it (c10::Error's what() carries
+// a backtrace of many lines); deleting it recomputes the features.
+TEST(Timit, CorruptFeatureCacheIsOneLineNamingTheFile) {
+  TempDir dir;
+  write_corpus(dir.path() / "timit", false);
+  auto cfg = timit_config(dir.path() / "timit", dir.path() / "cache");
+  data::load(cfg);
+  ASSERT_EQ(files_in(dir.path() / "cache"), 1u);
+  const fs::path cache = fs::directory_iterator(dir.path() / "cache")->path();
+  fs::resize_file(cache, 2000);
+  std::string message = error_of([&] { data::load(cfg); });
+  EXPECT_NE(message.find(cache.string() + ": unreadable feature cache"), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  // A readable archive of the wrong tensors.
+  torch::save(std::vector<torch::Tensor>(12, torch::zeros({2})), cache.string());
+  message = error_of([&] { data::load(cfg); });
+  EXPECT_NE(message.find(cache.string() + ": feature cache has the wrong layout"), std::string::npos) << message;
+  fs::remove(cache);
+  EXPECT_GT(data::load(cfg).train.size(), 0);
+}
+
 TEST(Timit, NotATimitFolderIsReported) {
   TempDir dir;
   fs::create_directories(dir.path() / "TRAIN");
