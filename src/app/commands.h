@@ -21,6 +21,14 @@ namespace qretrain::app {
 
 // Standard output when `output` is empty, else the file written whole.
 void write_output(const std::string& text, const std::string& output);
+// The -o file of a command, checked before the command does its work (no-op
+// when empty: standard output).
+void require_writable_output_file(const std::string& output);
+// What `run` and `sweep` write under output.dir (the folder, and the log
+// file named after the experiment), checked before they read data or write.
+void require_writable_output_dir(const config::ExperimentConfig& cfg);
+// The log file of an experiment: output.dir/logs/NAME.log.
+std::string experiment_log_file(const config::ExperimentConfig& cfg);
 // A config's table (md, csv or tex) from the store, with the paper's numbers;
 // its footer names the command with the --set overrides that shaped it.
 std::string render_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
