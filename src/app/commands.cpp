@@ -78,8 +78,13 @@ std::string experiment_log_file(const config::ExperimentConfig& cfg) {
   return (std::filesystem::path(cfg.output_dir) / "logs" / (cfg.name + ".log")).string();
 }
 
-void require_writable_output_dir(const config::ExperimentConfig& cfg) {
+void require_writable_store(const config::ExperimentConfig& cfg) {
   require_writable_dir(cfg.output_dir, "output.dir");
+  require_writable_file(results_store_file(cfg.output_dir), "output.dir");
+}
+
+void require_writable_output_dir(const config::ExperimentConfig& cfg) {
+  require_writable_store(cfg);
   require_writable_dir(std::filesystem::path(cfg.output_dir) / "logs", "output.dir");
   // The experiment's name becomes a file name: one of a few hundred
   // characters does not fit the file system.

@@ -96,7 +96,7 @@ int cmd_sweep(const CommonOptions& common, const SweepCommandOptions& opt) {
   // Every path is checked before the store is created: the script's file
   // first (it is what --emit is for), then output.dir.
   if (opt.emit == "slurm") require_writable_output_file(opt.output);
-  if (opt.list || !opt.emit.empty()) require_writable_dir(cfg.output_dir, "output.dir");
+  if (opt.list || !opt.emit.empty()) require_writable_store(cfg);
   else require_writable_output_dir(cfg);
   if (opt.list) {
     report::Store store(results_store_file(cfg.output_dir));
@@ -142,7 +142,7 @@ int cmd_sweep(const CommonOptions& common, const SweepCommandOptions& opt) {
 int cmd_collect(const CommonOptions& common) {
   config::ExperimentConfig cfg = config::load(common.config_path, common.overrides);
   const methods::Grid grid = methods::expand_grid(cfg);
-  require_writable_dir(cfg.output_dir, "output.dir");
+  require_writable_store(cfg);
   // Every result file is read before the store is opened: an unreadable one
   // (damaged, not SQLite) is the user's to remove or re-run, and fails here
   // with nothing merged, created or printed.
