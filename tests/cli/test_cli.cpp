@@ -1,5 +1,7 @@
 // The qretrain program end to end: a tiny run into the store, and every kind
 // of bad input giving a one-line error with exit code 2 and writing nothing.
+#include <sqlite3.h>
+
 #include <gmock/gmock.h>
 
 #include "report/store.h"
@@ -213,6 +215,40 @@ TEST(Cli, CommandLineMistakesAreOneLineNamingTheFlag) {
   auto r = run_qretrain("--version", dir.path());
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_THAT(r.out, HasSubstr(QRETRAIN_VERSION));
+}
+
+// `export` of a store whose step-size row points past its run's curve (a
+// damaged or hand-edited store): one line naming the store, exit 2, and no
+// partial -o file.
+TEST(Cli, ExportOfADamagedStoreNamesTheStore) {
+  TempDir dir;
+  dir.write("c.yaml", "name: exp\noutput:\n  dir: out\n");
+  const std::string path = (dir.path() / "out" / "results.sqlite").string();
+  {
+    report::RunRecord r;
+    r.cell_key = "k1";
+    r.experiment = "exp";
+    r.method = "adaptive";
+    r.bits = 2;
+    r.seed = 1;
+    for (int i = 0; i < 2; ++i) {
+      train::EvalPoint p;
+      p.epoch = i;
+      p.deltas = {0.1};
+      r.curve.push_back(p);
+    }
+    report::Store(path).put(r);
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE steps SET eval_idx = 7 WHERE eval_idx = 1", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto r = run_qretrain("export --config c.yaml -o runs.csv", dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, StartsWith("qretrain: error: out/results.sqlite: damaged results store"));
+  EXPECT_EQ(line_count(r.err), 1) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "runs.csv"));
 }
 
 TEST(Cli, ConfigDumpPrintsEveryResolvedKey) {
