@@ -1,19 +1,49 @@
 // qretrain: fixed-point (low-bit weight) retraining experiments.
 // main parses the command line, dispatches, and turns user errors into a
 // one-line message with exit code 2.
+#include <algorithm>
 #include <iostream>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "app/commands.h"
 #include "util/error.h"
 
+namespace {
+
+// A path given on the command line must name something: an empty one would
+// silently mean the default (standard output, the default corpus folder).
+const CLI::Validator kNonEmpty(
+    [](std::string& value) { return value.empty() ? std::string("must not be empty") : std::string(); }, "PATH",
+    "non-empty");
+
+// CLI11's messages name the flag but come in its own format, some over
+// several lines; the contract is one line with our prefix. The subcommands
+// parsed so far lead the message ("A subcommand is required" names none).
+int print_parse_error(const CLI::App& app, const CLI::ParseError& e) {
+  std::string command;
+  for (const CLI::App* at = &app; !at->get_subcommands().empty();) {
+    at = at->get_subcommands().front();
+    command += " " + at->get_name();
+  }
+  std::string message = e.what();
+  std::replace(message.begin(), message.end(), '\n', ' ');
+  while (!message.empty() && message.back() == ' ') message.pop_back();
+  std::cerr << "qretrain: error: " << (command.empty() ? "" : command.substr(1) + ": ") << message
+            << " (see qretrain" << command << " --help)\n";
+  return 2;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace qretrain;
   CLI::App app{"qretrain: fixed-point retraining of deep neural networks (Shin, Boo, Sung 2017)"};
   app.set_version_flag("--version", QRETRAIN_VERSION);
   app::CommonOptions common;
-  app.add_option("--config,-c", common.config_path, "experiment YAML (qretrain --config X = qretrain run --config X)");
+  app.add_option("--config,-c", common.config_path, "experiment YAML (qretrain --config X = qretrain run --config X)")
+      ->check(kNonEmpty);
   app.add_option("--set", common.overrides, "override a config key, e.g. --set train.lr=1e-3 (repeatable)");
   app.require_subcommand(0, 1);
 
@@ -32,7 +62,8 @@ int main(int argc, char** argv) {
   sweep->add_flag("--list", sweep_opt.list, "print every cell (key, state, what it waits for) and run nothing");
   sweep->add_option("--emit", sweep_opt.emit, "slurm: write a job-array submission script instead of running")
       ->check(CLI::IsMember({"slurm"}));
-  sweep->add_option("--output,-o", sweep_opt.output, "--emit: write the script to this file (default: stdout)");
+  sweep->add_option("--output,-o", sweep_opt.output, "--emit: write the script to this file (default: stdout)")
+      ->check(kNonEmpty);
   sweep->add_option("--cpus-per-cell", sweep_opt.cpus_per_cell, "--emit slurm: CPUs of every array task")
       ->capture_default_str();
   sweep->add_option("--sbatch-args", sweep_opt.sbatch_args,
@@ -56,7 +87,8 @@ int main(int argc, char** argv) {
   auto* table = app.add_subcommand("table", "print the paper-shaped table of a config's stored results");
   table->fallthrough();
   table->add_option("--format", format, "md, csv or tex (LaTeX, booktabs)")->check(CLI::IsMember({"md", "csv", "tex"}));
-  table->add_option("--output,-o", output, "write to this file (atomically) instead of standard output");
+  table->add_option("--output,-o", output, "write to this file (atomically) instead of standard output")
+      ->check(kNonEmpty);
   std::string compare;
   int paper_table = 0;
   table->add_option("--paper", paper_table,
@@ -72,7 +104,8 @@ int main(int argc, char** argv) {
   exp->add_option("--format", export_format, "csv (one row per evaluation point) or jsonl (one object per run)")
       ->check(CLI::IsMember({"csv", "jsonl"}))
       ->capture_default_str();
-  exp->add_option("--output,-o", export_output, "write to this file (atomically) instead of standard output");
+  exp->add_option("--output,-o", export_output, "write to this file (atomically) instead of standard output")
+      ->check(kNonEmpty);
   bool export_all = false;
   exp->add_flag("--all", export_all,
                 "every run in the store (any experiment, configuration or identity scheme), not only the config's");
@@ -83,7 +116,9 @@ int main(int argc, char** argv) {
   plot->add_option("--network", plot_opt.network, "network column label, e.g. 256x256 (required for grids)");
   plot->add_option("--method", plot_opt.method, "retraining method whose step sizes to draw")->capture_default_str();
   plot->add_option("--seed", plot_opt.seed, "seed of the runs (default: the config's first)");
-  plot->add_option("--output,-o", plot_opt.output, "output path without extension (default: output.dir/plots/NAME-delta)");
+  plot->add_option("--output,-o", plot_opt.output,
+                   "output path without extension (default: output.dir/plots/NAME-delta)")
+      ->check(kNonEmpty);
 
   app::SampleOptions sample_opt;
   auto* sample = app.add_subcommand("sample", "text generated by a stored language model, float or quantized");
@@ -102,7 +137,8 @@ int main(int argc, char** argv) {
   auto* report = app.add_subcommand("report", "Markdown report: every paper table, Fig. 2 and training curves (gnuplot)");
   report->fallthrough();
   report->add_option("--output,-o", report_output, "report file; images go to the folder named after it (lower case)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(kNonEmpty);
 
   int bits = 0;
   std::string file;
@@ -119,13 +155,18 @@ int main(int argc, char** argv) {
   auto* build = data->add_subcommand("build", "build an embedded stand-in corpus now (otherwise built on first use)");
   build->fallthrough();
   build->add_option("corpus", corpus, "speech-standin")->required()->check(CLI::IsMember({"speech-standin"}));
-  build->add_option("--path", corpus_path, "where to build it (default: the config's dataset.path)");
+  build->add_option("--path", corpus_path, "where to build it (default: the config's dataset.path)")->check(kNonEmpty);
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    return print_parse_error(app, e);
   }
   try {
     if (*qstep) return app::cmd_qstep(bits, file);
@@ -154,7 +195,9 @@ int main(int argc, char** argv) {
     std::cerr << "qretrain: error: " << e.what() << "\n";
     return 2;
   } catch (const Interrupted& e) {
-    std::cerr << "qretrain: " << e.what() << " (finished cells are stored; run again to continue)\n";
+    // Training stores what it finished; a stand-in build removes what it started.
+    std::cerr << "qretrain: " << e.what() << (*build ? "" : " (finished cells are stored; run again to continue)")
+              << "\n";
     return 130;
   } catch (const std::exception& e) {
     // Not the user's fault (or not foreseen): still one line, never an abort.

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <sstream>
 
@@ -29,6 +30,7 @@
 #include "report/plot.h"
 #include "report/store.h"
 #include "report/table.h"
+#include "train/trainer.h"
 #include "util/error.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -81,6 +83,27 @@ void write_output(const std::string& text, const std::string& output) {
   else atomic_write_text(output, text);
 }
 
+void require_writable_output_file(const std::string& output) {
+  if (!output.empty()) require_writable_file(output, "-o");
+}
+
+std::string experiment_log_file(const config::ExperimentConfig& cfg) {
+  return (std::filesystem::path(cfg.output_dir) / "logs" / (cfg.name + ".log")).string();
+}
+
+void require_writable_store(const config::ExperimentConfig& cfg) {
+  require_writable_dir(cfg.output_dir, "output.dir");
+  require_writable_file(results_store_file(cfg.output_dir), "output.dir");
+}
+
+void require_writable_output_dir(const config::ExperimentConfig& cfg) {
+  require_writable_store(cfg);
+  require_writable_dir(std::filesystem::path(cfg.output_dir) / "logs", "output.dir");
+  // The experiment's name becomes a file name: one of a few hundred
+  // characters does not fit the file system.
+  require_writable_file(experiment_log_file(cfg), "name");
+}
+
 std::string render_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
                          const report::Store& store, const std::string& format) {
   report::Table table = report::build_table(cfg.name, store.select(cfg.name, config_cell_keys(cfg)));
@@ -126,12 +149,13 @@ void check_before_writing(const config::ExperimentConfig& cfg, const data::Datas
 
 int cmd_run(const CommonOptions& common, bool force) {
   config::ExperimentConfig cfg = load_config(common, true);
+  require_writable_output_dir(cfg);
   configure_threads(cfg.runtime, uses_convolutions(cfg));
   install_stop_handlers();
   // Data problems surface before anything is written under output.dir.
   data::Dataset data = data::load(cfg.dataset);
   check_before_writing(cfg, data);
-  log::add_file((std::filesystem::path(cfg.output_dir) / "logs" / (cfg.name + ".log")).string());
+  log::add_file(experiment_log_file(cfg));
   report::Store store(store_path(cfg));
   methods::run_experiment(cfg, data, store, force);
   std::cout << render_table(common, cfg, store, "md");
@@ -150,6 +174,7 @@ int cmd_config(const CommonOptions& common, bool keys_reference) {
 
 int cmd_table(const CommonOptions& common, const std::string& format, const std::string& output,
               const std::string& compare) {
+  require_writable_output_file(output);
   config::ExperimentConfig cfg = load_config(common, true);
   const std::string path = existing_store_path(cfg, common);
   report::Store store(path);
@@ -175,6 +200,7 @@ int cmd_table(const CommonOptions& common, const std::string& format, const std:
 }
 
 int cmd_export(const CommonOptions& common, const std::string& format, const std::string& output, bool all) {
+  require_writable_output_file(output);
   config::ExperimentConfig cfg = load_config(common, true);
   const std::string path = existing_store_path(cfg, common);
   report::Store store(path);
@@ -276,7 +302,10 @@ int cmd_data_build(const CommonOptions& common, const std::string& kind, const s
                              cfg.dataset.path);
     return 0;
   }
-  auto summary = data::build_speech_standin(cfg.dataset);
+  require_writable_dir(cfg.dataset.path, path.empty() ? "dataset.path" : "--path");
+  // An interrupted build removes its partial folder (the build polls the flag).
+  install_stop_handlers();
+  auto summary = data::build_speech_standin(cfg.dataset, &train::g_stop_requested);
   std::cout << fmt::format("built {}: {} speakers, {} utterances, {:.2f} h of audio in {:.1f} s\n", cfg.dataset.path,
                            summary.speakers, summary.utterances, summary.audio_seconds / 3600.0,
                            summary.build_seconds);
@@ -294,12 +323,14 @@ int cmd_plot(const CommonOptions& common, const PlotOptions& opt) {
     network = models::network_label(networks[0].network);
   }
   const int seed = opt.seed != 0 ? opt.seed : cfg.seeds.front();
-  report::Store store(path);
-  const auto runs = stored_runs(store, cfg, common).runs;
-  auto curves = report::delta_curves(store, runs, cfg.name, network, opt.method, seed);
   const std::string base =
       opt.output.empty() ? (std::filesystem::path(cfg.output_dir) / "plots" / (cfg.name + "-delta")).string()
                          : opt.output;
+  // BASE.png, .svg and .csv (and a BASE.plot-tmp work folder), all names of one length.
+  require_writable_file(base + ".png", opt.output.empty() ? "name" : "-o");
+  report::Store store(path);
+  const auto runs = stored_runs(store, cfg, common).runs;
+  auto curves = report::delta_curves(store, runs, cfg.name, network, opt.method, seed);
   const std::string dataset = runs.front().dataset;
   report::plot_delta_curves(
       curves, fmt::format("Step size of each layer during {} retraining, FFDNN {} ({})", opt.method, network, dataset),
@@ -381,6 +412,7 @@ report::ReportInput::TableEntry paper_table_entry(int number, const CommonOption
 int cmd_paper_table(const CommonOptions& common, int number, const std::string& format, const std::string& output) {
   if (!common.config_path.empty())
     throw UserError("--paper: takes its configs from configs/paper/tableN.yaml; leave out --config");
+  require_writable_output_file(output);
   const auto t = paper_table_entry(number, common);
   write_output(report::render_paper_tables(t.paper, t.sources, format), output);
   return 0;
@@ -389,6 +421,8 @@ int cmd_paper_table(const CommonOptions& common, int number, const std::string& 
 int cmd_report(const CommonOptions& common, const std::string& output) {
   if (!common.config_path.empty())
     throw UserError("report: takes its configs from configs/paper/*.yaml; leave out --config");
+  require_writable_file(output, "-o");
+  require_writable_dir(report::report_image_dir(output), "-o");
   const auto known = known_paper_tables();
   if (known.empty()) throw UserError(fmt::format("{}: no paper tables found (run from the repository root)", kPaperDir));
   report::ReportInput in;
@@ -430,12 +464,20 @@ int cmd_qstep(int bits, const std::string& file) {
     std::size_t end = pos;
     while (end < text.size() && !std::isspace(static_cast<unsigned char>(text[end]))) ++end;
     token = text.substr(pos, end - pos);
+    // Parsed straight to float, rounded once. ERANGE means overflow (a
+    // magnitude above FLT_MAX: an error, it has no float) or underflow:
+    // values below the smallest normal float (such as 1e-320) are finite
+    // numbers and kept as strtof rounds them, to a float subnormal or to 0.
     errno = 0;
     char* stop = nullptr;
-    double v = std::strtod(token.c_str(), &stop);
-    if (stop != token.c_str() + token.size() || !std::isfinite(v) || errno == ERANGE)
+    const float v = std::strtof(token.c_str(), &stop);
+    const bool whole = stop == token.c_str() + token.size();
+    if (whole && errno == ERANGE && std::isinf(v))
+      throw UserError(fmt::format("{}:{}: '{}' is outside the float range (magnitude at most {:g})", name, line, token,
+                                  std::numeric_limits<float>::max()));
+    if (!whole || !std::isfinite(v))
       throw UserError(fmt::format("{}:{}: '{}' is not a finite number", name, line, token));
-    w.push_back(static_cast<float>(v));
+    w.push_back(v);
     pos = end;
   }
   if (w.empty()) throw UserError(fmt::format("{}: no numbers to quantize", name));

@@ -26,6 +26,16 @@ void check_before_writing(const config::ExperimentConfig& cfg, const data::Datas
 
 // Standard output when `output` is empty, else the file written whole.
 void write_output(const std::string& text, const std::string& output);
+// The -o file of a command, checked before the command does its work (no-op
+// when empty: standard output).
+void require_writable_output_file(const std::string& output);
+// output.dir and its results store, checked before the store is created.
+void require_writable_store(const config::ExperimentConfig& cfg);
+// What `run` and `sweep` write under output.dir (the folder, the store, and
+// the log file named after the experiment), checked before they read data.
+void require_writable_output_dir(const config::ExperimentConfig& cfg);
+// The log file of an experiment: output.dir/logs/NAME.log.
+std::string experiment_log_file(const config::ExperimentConfig& cfg);
 // A config's table (md, csv or tex) from the store, with the paper's numbers;
 // its footer names the command with the --set overrides that shaped it.
 std::string render_table(const CommonOptions& common, const config::ExperimentConfig& cfg,

@@ -18,6 +18,7 @@
 #include "sweep/slurm.h"
 #include "sweep/sweep.h"
 #include "util/error.h"
+#include "util/fsutil.h"
 #include "util/log.h"
 
 namespace qretrain::app {
@@ -55,6 +56,7 @@ int cmd_cell(const CommonOptions& common, const std::string& key) {
                                 "was planned?)",
                                 key, common.config_path));
   const config::ExperimentConfig& variant = grid.variants[cell->variant];
+  require_writable_dir(variant.output_dir, "output.dir");
   configure_threads(variant.runtime, models::is_convolutional(variant.network.kind));
   install_stop_handlers();
   auto log = log::get("cell");
@@ -92,6 +94,11 @@ int cmd_sweep(const CommonOptions& common, const SweepCommandOptions& opt) {
   so.jobs = opt.jobs;
   so.force = opt.force;
   so.retry_failed = opt.retry_failed;
+  // Every path is checked before the store is created: the script's file
+  // first (it is what --emit is for), then output.dir.
+  if (opt.emit == "slurm") require_writable_output_file(opt.output);
+  if (opt.list || !opt.emit.empty()) require_writable_store(cfg);
+  else require_writable_output_dir(cfg);
   if (opt.list) {
     report::Store store(results_store_file(cfg.output_dir));
     sweep::collect(store, cfg.output_dir);
@@ -127,7 +134,7 @@ int cmd_sweep(const CommonOptions& common, const SweepCommandOptions& opt) {
   data::Dataset data = data::load(cfg.dataset);
   check_before_writing(cfg, data);
   install_stop_handlers();
-  log::add_file((fs::path(cfg.output_dir) / "logs" / (cfg.name + ".log")).string());
+  log::add_file(experiment_log_file(cfg));
   report::Store store(results_store_file(cfg.output_dir));
   const int status = sweep::run_sweep(cfg, grid, store, so);
   if (status == 0) std::cout << render_table(common, cfg, store, "md");
@@ -137,8 +144,18 @@ int cmd_sweep(const CommonOptions& common, const SweepCommandOptions& opt) {
 int cmd_collect(const CommonOptions& common) {
   config::ExperimentConfig cfg = config::load(common.config_path, common.overrides);
   const methods::Grid grid = methods::expand_grid(cfg);
+  require_writable_store(cfg);
+  // Every result file is read before the store is opened: an unreadable one
+  // (damaged, not SQLite) is the user's to remove or re-run, and fails here
+  // with nothing merged, created or printed.
+  const sweep::CellFiles files = sweep::read_cell_files(cfg.output_dir);
+  if (!files.unreadable.empty())
+    throw UserError(fmt::format("unreadable result file {}{}", files.unreadable.front(),
+                                files.unreadable.size() > 1
+                                    ? fmt::format(" (and {} more)", files.unreadable.size() - 1)
+                                    : std::string()));
   report::Store store(results_store_file(cfg.output_dir));
-  const sweep::CollectReport rep = sweep::collect(store, cfg.output_dir);
+  const sweep::CollectReport rep = sweep::merge_cell_files(store, files);
   std::size_t have = 0, failed = 0;
   for (const auto& c : grid.cells) {
     auto s = store.status(c.key);
@@ -148,9 +165,8 @@ int cmd_collect(const CommonOptions& common) {
                            "cells have results ({} failed)\n",
                            rep.files, rep.merged, rep.unchanged, store.path(), cfg.name, have, grid.cells.size(),
                            failed);
-  for (const auto& u : rep.unreadable) std::cerr << "collect: unreadable result file " << u << "\n";
   if (have > 0) std::cout << render_table(common, cfg, store, "md");
-  return rep.unreadable.empty() ? 0 : 1;
+  return 0;
 }
 
 }  // namespace qretrain::app

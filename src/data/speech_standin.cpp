@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -341,11 +343,18 @@ struct Totals {
   long long samples = 0;
 };
 
+bool stop_requested(const Options& options) { return options.stop && options.stop->load(); }
+
+void throw_if_stopped(const Options& options) {
+  if (stop_requested(options)) throw Interrupted("speech stand-in build interrupted; its partial folder was removed");
+}
+
 Totals write_speaker(const fs::path& root, const Speaker& speaker, const Options& options) {
   const fs::path dir = speaker.dir(root);
   fs::create_directories(dir);
   Totals totals;
   for (std::size_t u = 0; u < speaker.utterances.size(); ++u) {
+    throw_if_stopped(options);
     const Utterance& utt = speaker.utterances[u];
     std::mt19937_64 rng(mix(speaker.rng_key, u));
     const double snr_db = std::uniform_real_distribution<double>(options.snr_min_db, options.snr_max_db)(rng);
@@ -411,11 +420,27 @@ Totals write_in_workers(const fs::path& root, const std::vector<Speaker>& speake
     }
     pids.push_back(pid);
   }
+  // A stop signal interrupts waitpid. Workers forked after the handler was
+  // installed share it and stop by themselves when the signal reaches the
+  // whole process group (Ctrl-C); a signal sent to this process alone is
+  // passed on to them. Either way every worker is waited for before the
+  // caller removes the folder they write into.
+  bool passed_on = false;
+  auto wait_for = [&](std::size_t w, int& status) {
+    for (;;) {
+      if (stop_requested(options) && !passed_on) {
+        // Only workers not reaped yet: a reaped one's pid may belong to another process by now.
+        for (std::size_t i = w; i < pids.size(); ++i) ::kill(pids[i], SIGTERM);
+        passed_on = true;
+      }
+      if (::waitpid(pids[w], &status, 0) >= 0 || errno != EINTR) return;
+    }
+  };
   Totals totals;
   std::vector<std::string> failures;
   for (int w = 0; w < jobs; ++w) {
     int status = 0;
-    ::waitpid(pids[static_cast<std::size_t>(w)], &status, 0);
+    wait_for(static_cast<std::size_t>(w), status);
     std::ifstream in(result_file(w));
     std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::istringstream fields(report);
@@ -431,6 +456,7 @@ Totals write_in_workers(const fs::path& root, const std::vector<Speaker>& speake
     }
     fs::remove(result_file(w));
   }
+  throw_if_stopped(options);
   if (!failures.empty())
     throw UserError(fmt::format("speech stand-in build failed: {}", fmt::join(failures, "; ")));
   return totals;
@@ -571,6 +597,7 @@ Summary build(const Options& options) {
     throw UserError(fmt::format("{}: already exists; remove it to rebuild the speech stand-in", out_dir.string()));
 
   const std::vector<Speaker> speakers = plan_speakers(options, extract_sentences(options.text_path));
+  throw_if_stopped(options);
   fs::path partial = out_dir;
   partial += fmt::format(".partial-{}", ::getpid());
   fs::remove_all(partial);

@@ -6,6 +6,7 @@
 // Torch-free: it links flite, libsndfile and zlib only.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -26,6 +27,9 @@ struct Options {
   // Worker processes. flite keeps global state, so parallel builds fork
   // processes that each write a disjoint set of speakers.
   int jobs = 2;
+  // Set (by a SIGINT/SIGTERM handler) to stop the build: it stops its
+  // workers, removes its partial folder and throws Interrupted. Null: never.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct Summary {
@@ -35,8 +39,9 @@ struct Summary {
 };
 
 // Builds the corpus into out_dir + ".partial-<pid>" and renames it into place
-// when complete, so a corpus is whole or absent. Deterministic for a seed.
-// Throws UserError naming the option or file at fault.
+// when complete, so a corpus is whole or absent (also when stopped through
+// Options::stop). Deterministic for a seed. Throws UserError naming the
+// option or file at fault.
 Summary build(const Options& options);
 
 struct SplitLists {

@@ -74,9 +74,7 @@ std::vector<Utterance> scan_part(const fs::path& part) {
   return out;
 }
 
-}  // namespace
-
-CorpusSplits scan_corpus(const std::string& root) {
+CorpusSplits scan_corpus_tree(const std::string& root) {
   if (!fs::is_directory(root)) throw UserError(fmt::format("{}: no such folder", root));
   auto train_dir = find_child(root, "TRAIN");
   auto test_dir = find_child(root, "TEST");
@@ -103,6 +101,19 @@ CorpusSplits scan_corpus(const std::string& root) {
   if (splits.test.empty())
     throw UserError(fmt::format("{}: none of the {} core test speakers found", test_dir->string(), test_list.size()));
   return splits;
+}
+
+}  // namespace
+
+CorpusSplits scan_corpus(const std::string& root) {
+  // A tree that cannot be walked (a symlink loop, a folder without read
+  // permission) is the user's to fix: name the path, not a file-system error.
+  try {
+    return scan_corpus_tree(root);
+  } catch (const fs::filesystem_error& e) {
+    throw UserError(fmt::format("{}: cannot read ({})", e.path1().empty() ? root : e.path1().string(),
+                                e.code().message()));
+  }
 }
 
 std::vector<Segment> read_phn(const std::string& path, std::int64_t audio_samples) {
@@ -282,6 +293,8 @@ std::vector<SplitFeatures> load_or_extract(const CorpusSplits& corpus, const fea
     }
     return out;
   }
+  // Extraction takes a while: a cache folder that cannot be written fails first.
+  require_writable_dir(cache_dir, "dataset.cache_dir");
   log->info("extracting features of {} utterances ({}); cached at {}",
             corpus.train.size() + corpus.dev.size() + corpus.test.size(), features::describe(opts), cache.string());
   const auto start = std::chrono::steady_clock::now();
@@ -352,8 +365,9 @@ Dataset load(const config::DatasetConfig& cfg, const std::string& name) {
 Dataset load_timit(const config::DatasetConfig& cfg) { return timit::load(cfg, "TIMIT"); }
 
 namespace {
-standin::Options standin_options(const config::DatasetConfig& cfg) {
+standin::Options standin_options(const config::DatasetConfig& cfg, const std::atomic<bool>* stop = nullptr) {
   standin::Options o;
+  o.stop = stop;
   o.out_dir = cfg.path;
   o.seed = cfg.standin_seed;
   o.utterances_per_speaker = cfg.standin_utterances_per_speaker;
@@ -364,8 +378,8 @@ standin::Options standin_options(const config::DatasetConfig& cfg) {
 }
 }  // namespace
 
-standin::Summary build_speech_standin(const config::DatasetConfig& cfg) {
-  return standin::build(standin_options(cfg));
+standin::Summary build_speech_standin(const config::DatasetConfig& cfg, const std::atomic<bool>* stop) {
+  return standin::build(standin_options(cfg, stop));
 }
 
 Dataset load_speech_standin(const config::DatasetConfig& cfg) {
@@ -375,6 +389,10 @@ Dataset load_speech_standin(const config::DatasetConfig& cfg) {
       throw UserError(fmt::format("dataset.path: {} exists but is not a stand-in corpus (no {}); point dataset.path "
                                   "at an empty or new folder",
                                   cfg.path, standin::marker_file_name()));
+    // The build takes minutes and feature extraction follows it: the folders
+    // both write to are checked first.
+    require_writable_dir(cfg.path, "dataset.path");
+    require_writable_dir(cfg.cache_dir, "dataset.cache_dir");
     log::get("data")->info("building the speech stand-in corpus at {} (first use)", cfg.path);
     std::error_code ec;
     fs::remove(cfg.path, ec);  // an empty folder

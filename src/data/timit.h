@@ -57,6 +57,7 @@ torch::Tensor context_index(const std::vector<std::int64_t>& frames_per_utteranc
 }  // namespace qretrain::data::timit
 
 namespace qretrain::data {
-// Builds the flite stand-in at cfg.path with the dataset.standin.* settings.
-standin::Summary build_speech_standin(const config::DatasetConfig& cfg);
+// Builds the flite stand-in at cfg.path with the dataset.standin.* settings;
+// `stop` as in standin::Options.
+standin::Summary build_speech_standin(const config::DatasetConfig& cfg, const std::atomic<bool>* stop = nullptr);
 }  // namespace qretrain::data

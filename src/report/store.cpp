@@ -303,7 +303,16 @@ std::optional<RunRecord> Store::run_with_curve(const std::string& cell_key) cons
   }
   Statement st(db_, "SELECT eval_idx, delta FROM steps WHERE run_id = ? ORDER BY eval_idx, grp", path_);
   st.bind(1, id);
-  while (st.step()) r.curve.at(static_cast<std::size_t>(st.integer(0))).deltas.push_back(st.real(1));
+  while (st.step()) {
+    // put() writes a step size for an evaluation it also writes; a row that
+    // points elsewhere is a damaged (or hand-edited) store, not a bug here.
+    const std::int64_t idx = st.integer(0);
+    if (idx < 0 || idx >= static_cast<std::int64_t>(r.curve.size()))
+      throw UserError(fmt::format("{}: damaged results store: run {} has a step size for evaluation {}, but {} "
+                                  "evaluations",
+                                  path_, cell_key, idx, r.curve.size()));
+    r.curve[static_cast<std::size_t>(idx)].deltas.push_back(st.real(1));
+  }
   return r;
 }
 

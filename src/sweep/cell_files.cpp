@@ -24,25 +24,32 @@ void write_whole(const std::string& output_dir, const std::string& key,
   });
 }
 
-// Merges one file's runs; counts into `rep`. Returns the status of `key`'s run.
-std::string merge_file(report::Store& store, const fs::path& file, const std::string& key, CollectReport& rep) {
-  std::string status;
+// Reads one result file whole: into `out`, or its reason into `unreadable`.
+void read_file(const fs::path& file, CellFiles& out) {
   try {
     report::Store in(file.string());
-    for (const auto& r : in.all_runs_with_curves()) {
-      if (r.cell_key == key) status = r.status;
-      auto held = store.status(r.cell_key);
-      if (held && held->first == r.status && held->second == r.finished_at) {
-        ++rep.unchanged;
-        continue;
-      }
-      store.put(r);
-      ++rep.merged;
-    }
-    ++rep.files;
+    out.files.push_back({file.string(), file.stem().string(), in.all_runs_with_curves()});
   } catch (const std::exception& e) {
-    rep.unreadable.push_back(fmt::format("{}: {}", file.string(), e.what()));
+    // The store's own messages start with the file name already.
+    const std::string why = e.what();
+    out.unreadable.push_back(why.rfind(file.string(), 0) == 0 ? why : fmt::format("{}: {}", file.string(), why));
   }
+}
+
+// Merges one file's runs; counts into `rep`. Returns the status of its key's run.
+std::string merge_file(report::Store& store, const CellFile& file, CollectReport& rep) {
+  std::string status;
+  for (const auto& r : file.runs) {
+    if (r.cell_key == file.key) status = r.status;
+    auto held = store.status(r.cell_key);
+    if (held && held->first == r.status && held->second == r.finished_at) {
+      ++rep.unchanged;
+      continue;
+    }
+    store.put(r);
+    ++rep.merged;
+  }
+  ++rep.files;
   return status;
 }
 
@@ -93,22 +100,34 @@ std::string cell_file_status(const std::string& output_dir, const std::string& k
 std::string collect_one(report::Store& store, const std::string& output_dir, const std::string& key) {
   const fs::path file = cell_file(output_dir, key);
   if (!fs::exists(file)) return "";
+  CellFiles read;
+  read_file(file, read);
+  if (!read.unreadable.empty()) throw UserError(read.unreadable.front());
   CollectReport rep;
-  std::string status = merge_file(store, file, key, rep);
-  if (!rep.unreadable.empty()) throw UserError(rep.unreadable.front());
-  return status;
+  return merge_file(store, read.files.front(), rep);
 }
 
-CollectReport collect(report::Store& store, const std::string& output_dir) {
-  CollectReport rep;
+CellFiles read_cell_files(const std::string& output_dir) {
+  CellFiles out;
   const fs::path dir = cells_dir(output_dir);
-  if (!fs::is_directory(dir)) return rep;
+  if (!fs::is_directory(dir)) return out;
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir))
     if (e.is_regular_file() && e.path().extension() == ".sqlite") files.push_back(e.path());
   std::sort(files.begin(), files.end());  // a stable merge order
-  for (const auto& f : files) merge_file(store, f, f.stem().string(), rep);
+  for (const auto& f : files) read_file(f, out);
+  return out;
+}
+
+CollectReport merge_cell_files(report::Store& store, const CellFiles& files) {
+  CollectReport rep;
+  for (const auto& f : files.files) merge_file(store, f, rep);
+  rep.unreadable = files.unreadable;
   return rep;
+}
+
+CollectReport collect(report::Store& store, const std::string& output_dir) {
+  return merge_cell_files(store, read_cell_files(output_dir));
 }
 
 }  // namespace qretrain::sweep

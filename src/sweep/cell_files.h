@@ -39,8 +39,24 @@ struct CollectReport {
   std::vector<std::string> unreadable;  // files that could not be read, with the reason
 };
 
-// Merges every result file under output_dir/cells into `store`. Idempotent:
-// a run the store holds with the same status and finish time is skipped.
+// The result files under output_dir/cells, read whole (in file name order),
+// and those that could not be read, with the reason.
+struct CellFile {
+  std::string path;
+  std::string key;  // the file's stem
+  std::vector<report::RunRecord> runs;
+};
+struct CellFiles {
+  std::vector<CellFile> files;
+  std::vector<std::string> unreadable;
+};
+CellFiles read_cell_files(const std::string& output_dir);
+
+// Merges result files read by read_cell_files into `store`. Idempotent: a
+// run the store holds with the same status and finish time is skipped.
+CollectReport merge_cell_files(report::Store& store, const CellFiles& files);
+// read_cell_files then merge_cell_files: every result file under
+// output_dir/cells, unreadable ones listed in the report.
 CollectReport collect(report::Store& store, const std::string& output_dir);
 // Merges one cell's file, if it exists; returns its status ("" if none).
 std::string collect_one(report::Store& store, const std::string& output_dir, const std::string& key);

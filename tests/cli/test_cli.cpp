@@ -1,5 +1,7 @@
 // The qretrain program end to end: a tiny run into the store, and every kind
 // of bad input giving a one-line error with exit code 2 and writing nothing.
+#include <sqlite3.h>
+
 #include <sstream>
 
 #include <gmock/gmock.h>
@@ -238,6 +240,89 @@ TEST(Cli, QStepPrintsTheOptimumAndRejectsBadInput) {
   auto e = run_qretrain("qstep --bits 3 inf.txt", dir.path());
   EXPECT_EQ(e.exit_code, 2);
   EXPECT_THAT(e.err, HasSubstr("inf.txt:1: 'inf' is not a finite number"));
+
+  // Beyond the float range: the file's error, not an internal one.
+  dir.write("big.txt", "0.5\n-1e39\n");
+  e = run_qretrain("qstep --bits 3 big.txt", dir.path());
+  EXPECT_EQ(e.exit_code, 2);
+  EXPECT_THAT(e.err, HasSubstr("big.txt:2: '-1e39' is outside the float range"));
+  EXPECT_EQ(line_count(e.err), 1) << e.err;
+  // Below the smallest float subnormal: a finite number, rounded to 0, so
+  // the optimum is that of {0.2, 1.0}.
+  dir.write("tiny.txt", "0.2 1e-320 1.0\n");
+  e = run_qretrain("qstep --bits 2 tiny.txt", dir.path());
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_THAT(e.out, HasSubstr("count:  3\n"));
+  EXPECT_THAT(e.out, HasSubstr("delta:  1\n"));
+}
+
+// Command-line mistakes: one line with the prefix, naming the flag, exit 2;
+// --help and --version print as usual and exit 0.
+TEST(Cli, CommandLineMistakesAreOneLineNamingTheFlag) {
+  TempDir dir;
+  dir.write("c.yaml", "output:\n  dir: out\n");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"run --config c.yaml --bogus", "--bogus"},
+      {"table --config c.yaml --format html", "--format"},
+      {"sweep --config c.yaml --jobs abc", "--jobs"},
+      {"cell --config c.yaml", "--key"},
+      {"data build speech-standin --path ''", "--path"},
+      {"qstep --bits 2", "file"},
+  };
+  for (const auto& [args, flag] : cases) {
+    SCOPED_TRACE(args);
+    auto r = run_qretrain(args, dir.path());
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_THAT(r.err, StartsWith("qretrain: error: "));
+    EXPECT_THAT(r.err, HasSubstr(flag));
+    EXPECT_EQ(line_count(r.err), 1) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "out"));
+  for (const char* args : {"--help", "table --help", "data build --help"}) {
+    SCOPED_TRACE(args);
+    auto r = run_qretrain(args, dir.path());
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_THAT(r.out, HasSubstr("Usage:"));
+    EXPECT_EQ(r.err, "");
+  }
+  auto r = run_qretrain("--version", dir.path());
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr(QRETRAIN_VERSION));
+}
+
+// `export` of a store whose step-size row points past its run's curve (a
+// damaged or hand-edited store): one line naming the store, exit 2, and no
+// partial -o file.
+TEST(Cli, ExportOfADamagedStoreNamesTheStore) {
+  TempDir dir;
+  dir.write("c.yaml", "name: exp\noutput:\n  dir: out\n");
+  const std::string path = (dir.path() / "out" / "results.sqlite").string();
+  {
+    report::RunRecord r;
+    r.cell_key = "k1";
+    r.experiment = "exp";
+    r.method = "adaptive";
+    r.bits = 2;
+    r.seed = 1;
+    for (int i = 0; i < 2; ++i) {
+      train::EvalPoint p;
+      p.epoch = i;
+      p.deltas = {0.1};
+      r.curve.push_back(p);
+    }
+    report::Store(path).put(r);
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE steps SET eval_idx = 7 WHERE eval_idx = 1", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto r = run_qretrain("export --config c.yaml -o runs.csv", dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, StartsWith("qretrain: error: out/results.sqlite: damaged results store"));
+  EXPECT_EQ(line_count(r.err), 1) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "runs.csv"));
 }
 
 TEST(Cli, ConfigDumpPrintsEveryResolvedKey) {

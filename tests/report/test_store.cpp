@@ -11,6 +11,7 @@
 
 #include "report/table.h"
 #include "test_util.h"
+#include "util/error.h"
 
 namespace qretrain::report {
 namespace {
@@ -133,6 +134,36 @@ TEST(Store, NotAStoreIsAClearError) {
     FAIL() << "opened a junk file";
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("junk.sqlite"), std::string::npos) << e.what();
+  }
+}
+
+// A step-size row that points past its run's curve (a damaged or
+// hand-edited store) is a user error naming the store, not a range_check
+// abort in `qretrain export`.
+TEST(Store, StepRowPastTheCurveNamesTheStore) {
+  TempDir dir;
+  const std::string path = dir.file("r.sqlite");
+  {
+    Store store(path);
+    store.put(sample_run("k1", "adaptive", 2, 12.5));
+  }
+  for (const char* idx : {"99", "-1"}) {
+    SCOPED_TRACE(idx);
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    const std::string sql = std::string("UPDATE steps SET eval_idx = ") + idx + " WHERE eval_idx = 1 OR eval_idx = 99";
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+    Store store(path);
+    try {
+      store.run_with_curve("k1");
+      FAIL() << "read a step size of evaluation " << idx;
+    } catch (const UserError& e) {
+      EXPECT_NE(std::string(e.what()).find(path + ": damaged results store"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(std::string("evaluation ") + idx + ", but 3 evaluations"),
+                std::string::npos)
+          << e.what();
+    }
   }
 }
 
