@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS runs (
   commit_id TEXT NOT NULL,
   machine TEXT NOT NULL,
   started_at TEXT NOT NULL,
-  finished_at TEXT NOT NULL
+  finished_at TEXT NOT NULL,
+  note TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment);
 CREATE TABLE IF NOT EXISTS evals (
@@ -135,7 +136,7 @@ std::vector<std::string> split_names(const std::string& s) {
 constexpr const char* kRunColumns =
     "id, cell_key, experiment, dataset, network, method, bits, seed, step_policy, status, failure, test_metric, "
     "dev_metric, epochs, steps, wall_s, samples_per_s, group_names, config_yaml, commit_id, machine, started_at, "
-    "finished_at";
+    "finished_at, note";
 
 RunRecord read_run(const Statement& s) {
   RunRecord r;
@@ -162,6 +163,7 @@ RunRecord read_run(const Statement& s) {
   r.machine = s.text(c++);
   r.started_at = s.text(c++);
   r.finished_at = s.text(c++);
+  r.note = s.text(c++);
   return r;
 }
 
@@ -179,6 +181,7 @@ Store::Store(const std::string& path) : path_(path) {
   try {
     exec("PRAGMA foreign_keys = ON;");
     exec(kSchema);
+    add_missing_columns();
   } catch (const std::exception& e) {
     sqlite3_close(db_);
     throw UserError(fmt::format("{}: not a usable results store ({})", path, e.what()));
@@ -186,6 +189,25 @@ Store::Store(const std::string& path) : path_(path) {
 }
 
 Store::~Store() { sqlite3_close(db_); }
+
+// Stores made before a column existed gain it, with its default, in one
+// transaction: processes opening the same old store at once (a sweep and
+// its cells) add it once.
+void Store::add_missing_columns() {
+  exec("BEGIN IMMEDIATE;");
+  try {
+    bool has_note = false;
+    {
+      Statement cols(db_, "PRAGMA table_info(runs)", path_);
+      while (cols.step()) has_note = has_note || cols.text(1) == "note";
+    }
+    if (!has_note) exec("ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT '';");
+    exec("COMMIT;");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK;", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
 
 void Store::exec(const char* sql) const {
   char* err = nullptr;
@@ -205,12 +227,12 @@ void Store::put(const RunRecord& r) {
     Statement ins(db_,
                   "INSERT INTO runs (cell_key, experiment, dataset, network, method, bits, seed, step_policy, status, "
                   "failure, test_metric, dev_metric, epochs, steps, wall_s, samples_per_s, group_names, config_yaml, "
-                  "commit_id, machine, started_at, finished_at) VALUES "
-                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  "commit_id, machine, started_at, finished_at, note) VALUES "
+                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                   path_);
     ins.bind_all(r.cell_key, r.experiment, r.dataset, r.network, r.method, r.bits, r.seed, r.step_policy, r.status,
                  r.failure, r.test_metric, r.dev_metric, r.epochs, r.steps, r.wall_s, r.samples_per_s,
-                 join_names(r.group_names), r.config_yaml, r.commit, r.machine, r.started_at, r.finished_at);
+                 join_names(r.group_names), r.config_yaml, r.commit, r.machine, r.started_at, r.finished_at, r.note);
     ins.step();
     const std::int64_t run_id = sqlite3_last_insert_rowid(db_);
 

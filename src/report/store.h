@@ -37,6 +37,7 @@ struct RunRecord {
   std::string machine;
   std::string started_at;
   std::string finished_at;
+  std::string note;          // how the run came about when not plain, e.g. a baseline reused from the cache
   std::vector<std::string> group_names;
   std::vector<train::EvalPoint> curve;
 };
@@ -63,6 +64,7 @@ class Store {
 
  private:
   void exec(const char* sql) const;
+  void add_missing_columns();
   std::string path_;
   sqlite3* db_ = nullptr;
 };
