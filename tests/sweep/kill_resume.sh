@@ -128,33 +128,51 @@ while [ "$kills" -lt "$KILLS" ]; do
   pgid=""
 done
 echo "== SIGTERM: running cells save their state, the sweep stops with status 130"
-setsid "$Q" sweep --config grid.yaml --jobs 2 >> kill.out 2> term.log &
-pgid=$!
-sleep 2
-# To the sweep alone, not its group: the sweep must forward it to its cells.
-kill -TERM "$pgid"
-term_at=$(date +%s.%N)
-status=0
-wait "$pgid" || status=$?
-term_s=$(awk -v a="$term_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-pgid=""
-cat term.log >> kill.log
-if grep -q "all 28 cells have results" term.log; then
-  echo "(the sweep had finished before SIGTERM)"
-else
+# The signal goes out once a cell of this sweep has saved a training state
+# (it is then training), so that at least one cell is stopped mid-training
+# and must resume below; cells spend most of their life starting up, where
+# random kills mostly fall. Tried again (from where it stopped) when the
+# cell happened to finish before the signal reached it.
+saved_states() { cat out/logs/cells/*.log 2>/dev/null | grep -c "(training state saved)" || true; }
+saved_before=$(saved_states)
+term_tries=0
+while :; do
+  term_tries=$((term_tries + 1))
+  touch term.marker
+  setsid "$Q" sweep --config grid.yaml --jobs 2 >> kill.out 2> term.log &
+  pgid=$!
+  for _ in $(seq 1 2400); do
+    [ -n "$(find out/resume -name '*.pt' -newer term.marker 2>/dev/null | head -1)" ] && break
+    kill -0 "$pgid" 2>/dev/null || break
+    sleep 0.05
+  done
+  # To the sweep alone, not its group: the sweep must forward it to its cells.
+  kill -TERM "$pgid" 2>/dev/null || true
+  term_at=$(date +%s.%N)
+  status=0
+  wait "$pgid" || status=$?
+  term_s=$(awk -v a="$term_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  pgid=""
+  cat term.log >> kill.log
+  if grep -q "all 28 cells have results" term.log; then
+    echo "(the sweep had finished before SIGTERM)"
+    break
+  fi
   [ "$status" -eq 130 ] || { tail -20 term.log; echo "FAIL: SIGTERM should stop the sweep with status 130, got $status"; exit 1; }
   grep -q "stopped" term.log || { tail -20 term.log; echo "FAIL: no 'stopped' message"; exit 1; }
-  echo "stopped with status 130 ${term_s} s after SIGTERM; $(grep -c 'interrupted' term.log || true) cells interrupted; $(stored_runs) runs stored"
-fi
+  echo "stopped with status 130 ${term_s} s after SIGTERM to the sweep alone; $(grep -c 'interrupted' term.log || true) cells interrupted; $(stored_runs) runs stored"
+  [ "$(saved_states)" -gt "$saved_before" ] && break
+  [ "$term_tries" -lt 5 ] || { echo "FAIL: SIGTERM never stopped a training cell with its state saved (5 tries)"; exit 1; }
+done
 
 echo "== resume to the end"
 "$Q" sweep --config grid.yaml --jobs 2 > table.md 2>> kill.log || { tail -50 kill.log; exit 1; }
 resumed=$(cat out/logs/cells/*.log | grep -c "resuming from" || true)
 echo "cells that resumed a saved training state: $resumed"
-# Kills fall while cells train (their state is saved from the first
-# evaluation on), so some must have resumed: none means resume is broken
-# and every cell silently started over, which the equality below would miss.
-[ "$resumed" -gt 0 ] || { echo "FAIL: no cell resumed from a saved training state after $KILLS kills"; exit 1; }
+# At least the cell stopped by SIGTERM above had saved its state, so some
+# must have resumed: none means resume is broken and every cell silently
+# started over, which the equality below would miss.
+[ "$resumed" -gt 0 ] || { echo "FAIL: no cell resumed from a saved training state after $KILLS kills and SIGTERM"; exit 1; }
 
 cells=28
 for d in "$work/ref" "$work/kill"; do
