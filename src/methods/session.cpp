@@ -93,39 +93,78 @@ models::Network Session::baseline() { return load_or_train_baseline(false); }
 
 void Session::train_baseline() { load_or_train_baseline(true); }
 
+std::optional<train::FitResult> Session::load_cached_baseline(const std::string& path, const std::string& identity,
+                                                              models::Network& model) const {
+  auto log = log::get("baseline");
+  if (!fs::exists(path)) return std::nullopt;
+  // A cache entry that cannot be used as it is, but names no other config,
+  // is treated as absent: the baseline is retrained and the file replaced
+  // whole (atomic_write), which costs only time and needs nobody to delete
+  // anything. That covers a damaged or cut-short file, and one written
+  // before the identity and training record lived inside it (a sidecar
+  // `.config` file): reusing that one would record a float run without its
+  // curve, and a kill between its two writes could leave it without a
+  // sidecar. A file that names another config is refused instead: it may be
+  // another experiment's result, and only a person should delete it.
+  // An older format's sidecar is checked first: a file of another network
+  // would otherwise fail to load and be retrained over.
+  const std::string sidecar = path + ".config";
+  if (fs::exists(sidecar) && read_text_file(sidecar) != identity)
+    throw UserError(fmt::format("{}: cached baseline was trained with a different config (see {}); delete it "
+                                "to retrain",
+                                path, sidecar));
+  train::CheckpointInfo info;
+  try {
+    info = train::load_checkpoint(path, *model, identity);
+  } catch (const train::CheckpointIdentityMismatch&) {
+    throw UserError(fmt::format("{}: cached baseline was trained with a different config; delete it to retrain", path));
+  } catch (const UserError& e) {
+    log->warn("{}; retraining the float baseline, which replaces it", e.what());
+    return std::nullopt;
+  }
+  if (info.identity.empty() || !info.training) {
+    log->warn("{}: cached baseline of an older format (no training record inside); retraining it", path);
+    return std::nullopt;
+  }
+  return info.training;
+}
+
 models::Network Session::load_or_train_baseline(bool record_cached) {
   auto log = log::get("baseline");
-  torch::manual_seed(static_cast<std::uint64_t>(seed_));  // the seed decides the initial weights too
-  models::Network model = models::make_network(cfg_.network, {data_.input_shape, data_.num_classes});
-  model->to(device_);
+  auto fresh_network = [&] {
+    torch::manual_seed(static_cast<std::uint64_t>(seed_));  // the seed decides the initial weights too
+    models::Network m = models::make_network(cfg_.network, {data_.input_shape, data_.num_classes});
+    m->to(device_);
+    return m;
+  };
+  models::Network model = fresh_network();
   if (baseline_state_.empty()) {
     std::string identity;
     const std::string path = baseline_path(&identity);
-    const std::string sidecar = path + ".config";
     const auto started = std::chrono::steady_clock::now();
     log->info("{} seed {}: {} trainable parameters; {}", label_, seed_, models::count_parameters(*model),
               model->describe());
-    if (fs::exists(path)) {
-      // The file name carries a hash of the config; the sidecar holds the
-      // config itself, so a hash collision or a hand-copied file is caught.
-      if (!fs::exists(sidecar) || read_text_file(sidecar) != identity)
-        throw UserError(fmt::format("{}: cached baseline was trained with a different config (see {}); delete it "
-                                    "to retrain",
-                                    path, sidecar));
-      train::load_checkpoint(path, *model);
+    const bool existed = fs::exists(path);
+    if (std::optional<train::FitResult> cached = load_cached_baseline(path, identity, model)) {
       log->info("{} seed {}: reusing cached float baseline {}", label_, seed_, path);
-      if (record_cached && !done("float", 0)) {
-        train::FitResult none;
-        none.stop_reason = "loaded from cache";
-        record("float", 0, "-", model, nullptr, none, started);
-      }
+      // The float cell is recorded with the training record kept in the
+      // checkpoint (curve, epochs, updates, stop reason, best dev, speed,
+      // wall time), so rerunning it (--force, or another experiment sharing
+      // the baseline) replaces a record with an equal one, never with an
+      // empty one.
+      if (record_cached && !done("float", 0)) record("float", 0, "-", model, nullptr, *cached, started, path);
     } else {
+      if (existed) model = fresh_network();  // a failed load may have written part of its weights
       log->info("{} seed {}: training the float baseline", label_, seed_);
       train::Trainer trainer(model, data_, device_);
-      train::FitResult fit = trainer.fit(fit_options(cfg_.train.float_recipe, {}, "float", 0));
-      train::save_checkpoint(path, *model, {});
-      atomic_write_text(sidecar, identity);
-      record("float", 0, "-", model, nullptr, fit, started);
+      train::CheckpointInfo info;
+      info.identity = identity;
+      info.training = trainer.fit(fit_options(cfg_.train.float_recipe, {}, "float", 0));
+      // One file, written whole: the identity and training record travel with the weights.
+      train::save_checkpoint(path, *model, info);
+      std::error_code ignored;
+      fs::remove(path + ".config", ignored);  // an older format's sidecar, now stale
+      record("float", 0, "-", model, nullptr, *info.training, started);
     }
     baseline_state_ = models::copy_state(*model);
     return model;
@@ -176,7 +215,8 @@ double Session::evaluate(models::Network& model, quant::QuantHook* hook, const d
 }
 
 report::RunRecord Session::base_record(const std::string& method, int bits,
-                                       std::chrono::steady_clock::time_point started) const {
+                                       std::chrono::steady_clock::time_point started,
+                                       std::optional<double> wall_s) const {
   report::RunRecord r;
   r.cell_key = cell_key(method, bits);
   r.identity_scheme = config::kIdentityScheme;
@@ -190,7 +230,7 @@ report::RunRecord Session::base_record(const std::string& method, int bits,
   r.commit = build_commit();
   r.machine = machine_description();
   r.finished_at = current_time_iso();
-  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  r.wall_s = wall_s ? *wall_s : std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   // Start time derived from the wall time so both describe the same interval.
   std::time_t start = std::time(nullptr) - static_cast<std::time_t>(r.wall_s);
   char buf[32];
@@ -201,8 +241,13 @@ report::RunRecord Session::base_record(const std::string& method, int bits,
 
 void Session::record(const std::string& method, int bits, const std::string& step_policy, models::Network& model,
                      quant::QuantHook* hook, const train::FitResult& fit,
-                     std::chrono::steady_clock::time_point started) {
-  report::RunRecord r = base_record(method, bits, started);
+                     std::chrono::steady_clock::time_point started, const std::string& reused_from) {
+  // A run reused from the cache is described by the training that made it:
+  // its wall time, and a note saying where it came from.
+  report::RunRecord r =
+      base_record(method, bits, started, reused_from.empty() ? std::nullopt : std::optional<double>(fit.wall_s));
+  if (!reused_from.empty())
+    r.note = fmt::format("reused from the cache {} (its training record: {})", reused_from, fit.stop_reason);
   r.step_policy = step_policy;
   r.test_metric = evaluate(model, hook, data_.test);
   r.dev_metric = fit.best_index >= 0 ? fit.best_dev : evaluate(model, hook, data_.dev);

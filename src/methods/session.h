@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,7 @@ std::string checkpoint_file(const config::ExperimentConfig& cfg, const std::stri
 // Where a cell's unfinished training is saved and resumed from.
 std::string resume_file(const config::ExperimentConfig& cfg, const std::string& method, int bits, int seed);
 // Where the float baseline of (config, seed) is cached; `identity` receives
-// the config text saved beside it, which a reused cache must match.
+// the config text saved inside it, which a reused cache must match.
 std::string baseline_file(const config::ExperimentConfig& cfg, int seed, std::string* identity);
 
 class Session {
@@ -39,11 +40,14 @@ class Session {
 
   // A fresh network holding the float baseline's weights. The baseline is
   // trained once per (dataset, network, train recipe, seed) and cached on
-  // disk; a cache entry made with another config is never reused. Training
-  // it records the float run; loading it from the cache records nothing.
+  // disk with its identity and training record inside; a cache entry made
+  // with another config is never reused, an unreadable one is retrained.
+  // Training it records the float run; loading it from the cache records
+  // nothing.
   models::Network baseline();
   // The float cell: the baseline, recorded also when it came from the cache
-  // and the store lacks it.
+  // and the store lacks it (or --force), with the training record stored in
+  // the cache and a note saying it was reused.
   void train_baseline();
   // A fresh network holding the kept weights of a stored quantized cell
   // (gradual: the previous stage).
@@ -60,8 +64,11 @@ class Session {
   double evaluate(models::Network& model, quant::QuantHook* hook, const data::Split& split);
 
   // Stores the run (test error measured here, with w_q when quantized).
+  // `reused_from`: the cache file the network came from, when it was not
+  // trained now (`fit` is then the record of the training that made it).
   void record(const std::string& method, int bits, const std::string& step_policy, models::Network& model,
-              quant::QuantHook* hook, const train::FitResult& fit, std::chrono::steady_clock::time_point started);
+              quant::QuantHook* hook, const train::FitResult& fit, std::chrono::steady_clock::time_point started,
+              const std::string& reused_from = "");
   // Stores a failed run with its reason; the caller goes on with other cells.
   void record_failure(const std::string& method, int bits, const std::string& reason,
                       std::chrono::steady_clock::time_point started);
@@ -74,10 +81,14 @@ class Session {
  private:
   std::string baseline_path(std::string* identity) const;
   models::Network load_or_train_baseline(bool record_cached);
+  // Loads the cached baseline at `path` into `model` and returns its training
+  // record; nullopt when there is none to reuse (see the definition).
+  std::optional<train::FitResult> load_cached_baseline(const std::string& path, const std::string& identity,
+                                                       models::Network& model) const;
   train::FitOptions fit_options(const config::Recipe& recipe, const train::StepPolicy& policy,
                                 const std::string& method, int bits) const;
-  report::RunRecord base_record(const std::string& method, int bits,
-                                std::chrono::steady_clock::time_point started) const;
+  report::RunRecord base_record(const std::string& method, int bits, std::chrono::steady_clock::time_point started,
+                                std::optional<double> wall_s = std::nullopt) const;
 
   const config::ExperimentConfig& cfg_;
   const data::Dataset& data_;

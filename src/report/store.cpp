@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS runs (
   machine TEXT NOT NULL,
   started_at TEXT NOT NULL,
   finished_at TEXT NOT NULL,
-  identity_scheme INTEGER NOT NULL DEFAULT 1
+  identity_scheme INTEGER NOT NULL DEFAULT 1,
+  note TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment);
 CREATE TABLE IF NOT EXISTS evals (
@@ -137,7 +138,7 @@ std::vector<std::string> split_names(const std::string& s) {
 constexpr const char* kRunColumns =
     "id, cell_key, experiment, dataset, network, method, bits, seed, step_policy, status, failure, test_metric, "
     "dev_metric, epochs, steps, wall_s, samples_per_s, group_names, config_yaml, commit_id, machine, started_at, "
-    "finished_at, identity_scheme";
+    "finished_at, identity_scheme, note";
 
 RunRecord read_run(const Statement& s) {
   RunRecord r;
@@ -165,6 +166,7 @@ RunRecord read_run(const Statement& s) {
   r.started_at = s.text(c++);
   r.finished_at = s.text(c++);
   r.identity_scheme = static_cast<int>(s.integer(c++));
+  r.note = s.text(c++);
   return r;
 }
 
@@ -182,7 +184,7 @@ Store::Store(const std::string& path) : path_(path) {
   try {
     exec("PRAGMA foreign_keys = ON;");
     exec(kSchema);
-    migrate();
+    add_missing_columns();
   } catch (const std::exception& e) {
     sqlite3_close(db_);
     throw UserError(fmt::format("{}: not a usable results store ({})", path, e.what()));
@@ -191,18 +193,28 @@ Store::Store(const std::string& path) : path_(path) {
 
 Store::~Store() { sqlite3_close(db_); }
 
-// Stores made before runs carried their identity scheme: their runs are of
-// scheme 1 (the column's default), readable, never matched by a newer key.
-void Store::migrate() const {
-  auto has_column = [&] {
-    Statement columns(db_, "SELECT 1 FROM pragma_table_info('runs') WHERE name = 'identity_scheme'", path_);
-    return columns.step();
+// Stores made before a column existed gain it, with its default, in one
+// transaction: processes opening the same old store at once (a sweep and
+// its cells) add it once. Runs stored before identity_scheme existed are of
+// scheme 1 (its default): readable, never matched by a current cell key.
+void Store::add_missing_columns() {
+  static const std::pair<const char*, const char*> kAdded[] = {
+      {"identity_scheme", "ALTER TABLE runs ADD COLUMN identity_scheme INTEGER NOT NULL DEFAULT 1;"},
+      {"note", "ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT '';"},
   };
-  if (has_column()) return;
+  exec("BEGIN IMMEDIATE;");
   try {
-    exec("ALTER TABLE runs ADD COLUMN identity_scheme INTEGER NOT NULL DEFAULT 1;");
-  } catch (const std::exception&) {
-    if (!has_column()) throw;  // else another process migrated it first
+    std::set<std::string> columns;
+    {
+      Statement cols(db_, "PRAGMA table_info(runs)", path_);
+      while (cols.step()) columns.insert(cols.text(1));
+    }
+    for (const auto& [name, sql] : kAdded)
+      if (!columns.count(name)) exec(sql);
+    exec("COMMIT;");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK;", nullptr, nullptr, nullptr);
+    throw;
   }
 }
 
@@ -224,13 +236,13 @@ void Store::put(const RunRecord& r) {
     Statement ins(db_,
                   "INSERT INTO runs (cell_key, experiment, dataset, network, method, bits, seed, step_policy, status, "
                   "failure, test_metric, dev_metric, epochs, steps, wall_s, samples_per_s, group_names, config_yaml, "
-                  "commit_id, machine, started_at, finished_at, identity_scheme) VALUES "
-                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  "commit_id, machine, started_at, finished_at, identity_scheme, note) VALUES "
+                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                   path_);
     ins.bind_all(r.cell_key, r.experiment, r.dataset, r.network, r.method, r.bits, r.seed, r.step_policy, r.status,
                  r.failure, r.test_metric, r.dev_metric, r.epochs, r.steps, r.wall_s, r.samples_per_s,
                  join_names(r.group_names), r.config_yaml, r.commit, r.machine, r.started_at, r.finished_at,
-                 r.identity_scheme);
+                 r.identity_scheme, r.note);
     ins.step();
     const std::int64_t run_id = sqlite3_last_insert_rowid(db_);
 

@@ -39,6 +39,7 @@ struct RunRecord {
   std::string machine;
   std::string started_at;
   std::string finished_at;
+  std::string note;          // how the run came about when not plain, e.g. a baseline reused from the cache
   std::vector<std::string> group_names;
   std::vector<train::EvalPoint> curve;
 };
@@ -77,7 +78,7 @@ class Store {
 
  private:
   void exec(const char* sql) const;
-  void migrate() const;
+  void add_missing_columns();
   std::string path_;
   sqlite3* db_ = nullptr;
 };

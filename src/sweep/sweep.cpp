@@ -1,6 +1,7 @@
 #include "sweep/sweep.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -116,9 +118,26 @@ pid_t spawn_cell(const SweepOptions& opt, const std::vector<std::string>& thread
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   const pid_t parent = ::getpid();
+  // Stop signals are held across fork(): a SIGTERM forwarded to the new
+  // cell before it execs must not run the sweep's handler in it (that would
+  // swallow it, and the cell would then train on); the child restores the
+  // default action first, so a held one ends it.
+  sigset_t stops, before;
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGINT);
+  sigaddset(&stops, SIGTERM);
+  ::sigprocmask(SIG_BLOCK, &stops, &before);
   const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
+  if (pid != 0) {
+    const int fork_errno = errno;
+    ::sigprocmask(SIG_SETMASK, &before, nullptr);
+    if (pid < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(fork_errno)));
+  }
   if (pid == 0) {
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    ::signal(SIGCHLD, SIG_DFL);
+    ::sigprocmask(SIG_SETMASK, &before, nullptr);
     // A cell whose sweep dies (even by SIGKILL) saves its state and stops
     // rather than running on unwatched.
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -149,6 +168,79 @@ std::string last_log_line(const std::string& output_dir, const std::string& key)
   std::string line = nl == std::string::npos ? text : text.substr(nl + 1);
   return line.size() > 300 ? line.substr(0, 300) : line;
 }
+
+// The sweep's wake-up: SIGINT/SIGTERM and SIGCHLD write a byte to a pipe,
+// and the loop sleeps in poll() on it rather than in a blocking waitpid().
+// A stop signal that arrives between the loop's check of the stop flag and
+// a blocking waitpid() would otherwise sit unforwarded until some cell ends
+// (hours); with the pipe, a signal at any moment wakes the loop at once,
+// whichever thread the kernel delivers it to.
+int g_wake_fds[2] = {-1, -1};
+
+void wake_loop() {
+  if (g_wake_fds[1] < 0) return;
+  const char byte = 1;
+  // Non-blocking: when the pipe is full a wake-up is pending anyway.
+  [[maybe_unused]] const ssize_t n = ::write(g_wake_fds[1], &byte, 1);
+}
+
+void on_stop_signal(int) {
+  const int saved = errno;
+  train::g_stop_requested = true;
+  wake_loop();
+  errno = saved;
+}
+
+void on_child_signal(int) {
+  const int saved = errno;
+  wake_loop();
+  errno = saved;
+}
+
+// Installs the handlers and the pipe for one sweep; restores the previous
+// handlers when the sweep returns or throws.
+class WakeOnSignals {
+ public:
+  WakeOnSignals() {
+    if (::pipe2(g_wake_fds, O_CLOEXEC | O_NONBLOCK) != 0)
+      throw std::runtime_error(fmt::format("pipe: {}", std::strerror(errno)));
+    struct sigaction sa {};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;  // nothing relies on EINTR any more; other calls are spared it
+    sa.sa_handler = on_stop_signal;
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+    sa.sa_handler = on_child_signal;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    ::sigaction(SIGCHLD, &sa, &old_chld_);
+  }
+  ~WakeOnSignals() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+    ::sigaction(SIGCHLD, &old_chld_, nullptr);
+    const int r = g_wake_fds[0], w = g_wake_fds[1];
+    g_wake_fds[0] = g_wake_fds[1] = -1;
+    ::close(r);
+    ::close(w);
+  }
+  WakeOnSignals(const WakeOnSignals&) = delete;
+  WakeOnSignals& operator=(const WakeOnSignals&) = delete;
+
+  // Sleeps until a signal or a cell's end (or `timeout_ms`, as a backstop),
+  // then empties the pipe; the caller looks at the flag and at waitpid().
+  void wait(int timeout_ms) const {
+    struct pollfd p {};
+    p.fd = g_wake_fds[0];
+    p.events = POLLIN;
+    ::poll(&p, 1, timeout_ms);  // EINTR is a wake-up like any other
+    char buf[64];
+    while (::read(g_wake_fds[0], buf, sizeof buf) > 0) {
+    }
+  }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {}, old_chld_ {};
+};
 
 }  // namespace
 
@@ -195,6 +287,7 @@ int run_sweep(const config::ExperimentConfig& cfg, const methods::Grid& grid, re
     finish_cell(i, "failed", fmt::format("failed: {} ({})", c.name(), reason));
   };
 
+  const WakeOnSignals wake;
   progress.show(done, failed, 0, "");
   while (true) {
     if (train::g_stop_requested && !stopping) {
@@ -205,7 +298,7 @@ int run_sweep(const config::ExperimentConfig& cfg, const methods::Grid& grid, re
     // Start what may start: a cell whose dependencies succeeded; a cell whose
     // dependency failed is a failure itself.
     bool changed = true;
-    while (!stopping && changed) {
+    while (!stopping && !train::g_stop_requested && changed) {  // no new cell once a stop is asked for
       changed = false;
       for (std::size_t i = 0; i < n && running.size() < static_cast<std::size_t>(opt.jobs); ++i) {
         if (state[i] != S::Pending) continue;
@@ -232,10 +325,16 @@ int run_sweep(const config::ExperimentConfig& cfg, const methods::Grid& grid, re
     }
     if (running.empty()) break;
     int status = 0;
-    const pid_t pid = ::waitpid(-1, &status, 0);
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid < 0) {
-      if (errno == EINTR) continue;  // a signal: the loop head handles it
+      if (errno == EINTR) continue;
       throw std::runtime_error(fmt::format("waitpid: {}", std::strerror(errno)));
+    }
+    if (pid == 0) {
+      // Nothing ended yet: sleep until a signal or a cell's end wakes the
+      // loop, whose head forwards a stop to the running cells.
+      wake.wait(1000);
+      continue;
     }
     auto it = running.find(pid);
     if (it == running.end()) continue;

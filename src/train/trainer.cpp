@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -132,13 +133,10 @@ FitResult Trainer::fit(const FitOptions& opt) {
     return false;
   };
 
+  // A state that fails to load changes nothing (load_state commits only a
+  // whole one, swapping in the optimizer and task it loaded into).
   bool resumed = !opt.resume_path.empty() && std::filesystem::exists(opt.resume_path) &&
-                 load_state(opt.resume_path, st, *optimizer, generator);
-  if (!resumed && !opt.resume_path.empty() && std::filesystem::exists(opt.resume_path)) {
-    // A state that failed to load may have reached the optimizer or task.
-    optimizer = make_optimizer(model_->parameters(), opt.train, opt.recipe.lr);
-    task_ = make_task(model_, data_, opt.train, device_);
-  }
+                 load_state(opt.resume_path, opt, st, optimizer, generator);
   if (resumed) {
     result.resumed = true;
     log->info("{}: resuming from {} at epoch {} update {} of {}", opt.tag, opt.resume_path, st.epoch, st.next_step,
@@ -230,26 +228,199 @@ FitResult Trainer::fit(const FitOptions& opt) {
 
 namespace {
 
-void write_tensors(torch::serialize::OutputArchive& archive, const std::string& prefix,
-                   const std::vector<torch::Tensor>& tensors) {
-  archive.write(prefix + ".count", torch::tensor(static_cast<std::int64_t>(tensors.size())));
-  for (std::size_t i = 0; i < tensors.size(); ++i) archive.write(fmt::format("{}.{}", prefix, i), tensors[i]);
+// Files are flat lists of named tensors plus a checksum over all of them.
+// LibTorch's zip reader does not verify CRCs, so a file with flipped bytes
+// can still open and hand back different numbers; the checksum catches that
+// before anything read from the file is used. It is the sum of one FNV-1a
+// hash per field (key, dtype, shape, bytes), so it does not depend on the
+// order fields are written or read in, only on reading every one of them.
+std::uint64_t fnv1a(const void* data, std::size_t n, std::uint64_t h = 1469598103934665603ULL) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
 }
 
-std::vector<torch::Tensor> read_tensors(torch::serialize::InputArchive& archive, const std::string& prefix) {
-  torch::Tensor count;
-  archive.read(prefix + ".count", count);
-  std::vector<torch::Tensor> out(static_cast<std::size_t>(count.item<std::int64_t>()));
-  for (std::size_t i = 0; i < out.size(); ++i) archive.read(fmt::format("{}.{}", prefix, i), out[i]);
-  return out;
+std::uint64_t field_hash(const std::string& key, const torch::Tensor& t) {
+  const torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+  std::uint64_t h = fnv1a(key.data(), key.size());
+  const auto type = static_cast<std::int64_t>(c.scalar_type());
+  h = fnv1a(&type, sizeof type, h);
+  for (const std::int64_t d : c.sizes()) h = fnv1a(&d, sizeof d, h);
+  return fnv1a(c.data_ptr(), c.nbytes(), h);
 }
 
-torch::Tensor doubles(const std::vector<double>& v) { return torch::tensor(v, torch::kFloat64); }
-
-std::vector<double> to_doubles(const torch::Tensor& t) {
-  torch::Tensor c = t.to(torch::kFloat64).contiguous();
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+torch::Tensor checksum_tensor(std::uint64_t sum) {
+  return torch::tensor(static_cast<std::int64_t>(sum), torch::kInt64);  // the bits, reinterpreted
 }
+
+class FieldWriter {
+ public:
+  explicit FieldWriter(torch::serialize::OutputArchive& archive) : archive_(archive) {}
+  void add(const std::string& key, const torch::Tensor& t) {
+    sum_ += field_hash(key, t);
+    archive_.write(key, t);
+  }
+  void add_tensors(const std::string& prefix, const std::vector<torch::Tensor>& tensors) {
+    add(prefix + ".count", torch::tensor(static_cast<std::int64_t>(tensors.size()), torch::kInt64));
+    for (std::size_t i = 0; i < tensors.size(); ++i) add(fmt::format("{}.{}", prefix, i), tensors[i]);
+  }
+  void add_double(const std::string& key, double v) { add(key, torch::tensor(v, torch::kFloat64)); }
+  void add_doubles(const std::string& key, const std::vector<double>& v) {
+    add(key, torch::tensor(v, torch::kFloat64));
+  }
+  void add_int(const std::string& key, std::int64_t v) { add(key, torch::tensor(v, torch::kInt64)); }
+  void add_bytes(const std::string& key, const std::string& bytes) {
+    add(key, torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<std::int64_t>(bytes.size())},
+                              torch::kUInt8)
+                 .clone());
+  }
+  // A nested archive (optimizer, task) as one field of bytes, so the
+  // checksum covers it too.
+  void add_archive(const std::string& key, torch::serialize::OutputArchive& nested) {
+    std::ostringstream bytes;
+    nested.save_to(bytes);
+    add_bytes(key, bytes.str());
+  }
+  // Adds the checksum of `extra` (a hash the caller computed over data it
+  // wrote itself) and of every field added so far.
+  void finish(const std::string& key, std::uint64_t extra = 0) { archive_.write(key, checksum_tensor(sum_ + extra)); }
+
+ private:
+  torch::serialize::OutputArchive& archive_;
+  std::uint64_t sum_ = 0;
+};
+
+class FieldReader {
+ public:
+  explicit FieldReader(torch::serialize::InputArchive& archive) : archive_(archive) {}
+  bool has(const std::string& key) {
+    torch::Tensor t;
+    return archive_.try_read(key, t);
+  }
+  torch::Tensor get(const std::string& key) {
+    torch::Tensor t;  // always a fresh tensor: reading into a defined one copies into its storage
+    if (!archive_.try_read(key, t)) throw std::runtime_error(fmt::format("no field '{}'", key));
+    sum_ += field_hash(key, t);
+    return t;
+  }
+  std::vector<torch::Tensor> get_tensors(const std::string& prefix) {
+    const std::int64_t n = get_int(prefix + ".count");
+    if (n < 0 || n > 100000) throw std::runtime_error(fmt::format("bad field '{}.count'", prefix));
+    std::vector<torch::Tensor> out(static_cast<std::size_t>(n));
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = get(fmt::format("{}.{}", prefix, i));
+    return out;
+  }
+  std::vector<double> get_doubles(const std::string& key) {
+    const torch::Tensor t = typed(key, torch::kFloat64);
+    return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+  }
+  double get_double(const std::string& key) { return scalar(typed(key, torch::kFloat64)).item<double>(); }
+  std::int64_t get_int(const std::string& key) { return scalar(typed(key, torch::kInt64)).item<std::int64_t>(); }
+  std::string get_bytes(const std::string& key) {
+    const torch::Tensor t = typed(key, torch::kUInt8);
+    if (t.numel() == 0) return "";
+    return std::string(reinterpret_cast<const char*>(t.data_ptr<std::uint8_t>()), static_cast<std::size_t>(t.numel()));
+  }
+  void get_archive(const std::string& key, torch::serialize::InputArchive& nested) {
+    const std::string bytes = get_bytes(key);
+    nested.load_from(bytes.data(), bytes.size(), torch::Device(torch::kCPU));
+  }
+  // Throws unless the stored checksum equals that of every field read so far
+  // (plus `extra`, the caller's hash of data it read itself).
+  void verify(const std::string& key, std::uint64_t extra = 0) {
+    const std::uint64_t expected = sum_ + extra;  // before the checksum field itself is read (and summed)
+    const torch::Tensor stored = scalar(typed(key, torch::kInt64));
+    if (stored.item<std::int64_t>() != checksum_tensor(expected).item<std::int64_t>())
+      throw std::runtime_error("checksum mismatch (the file was changed or damaged)");
+  }
+
+ private:
+  torch::Tensor typed(const std::string& key, torch::ScalarType type) {
+    torch::Tensor t = get(key);
+    if (t.scalar_type() != type || t.dim() > 1)
+      throw std::runtime_error(fmt::format("field '{}' has an unexpected type", key));
+    return t.contiguous();
+  }
+  static const torch::Tensor& scalar(const torch::Tensor& t) {
+    if (t.numel() != 1) throw std::runtime_error("a counter is not one number");
+    return t;
+  }
+  torch::serialize::InputArchive& archive_;
+  std::uint64_t sum_ = 0;
+};
+
+// A FitResult as named fields: the progress of a fit (in a training state)
+// or its whole record (with a float baseline).
+void write_result(FieldWriter& f, const std::string& prefix, const FitResult& r) {
+  f.add_int(prefix + ".steps", r.steps);
+  f.add_int(prefix + ".best_index", r.best_index);
+  f.add_double(prefix + ".best_dev", r.best_dev);
+  f.add_int(prefix + ".epochs", r.epochs);
+  f.add_double(prefix + ".wall_s", r.wall_s);
+  f.add_double(prefix + ".samples_per_s", r.samples_per_s);
+  f.add_bytes(prefix + ".stop_reason", r.stop_reason);
+  f.add_int(prefix + ".resumed", r.resumed ? 1 : 0);
+  std::vector<double> curve, curve_deltas;
+  for (const auto& p : r.curve) {
+    curve.insert(curve.end(), {double(p.epoch), double(p.step), p.lr, p.train_loss, p.dev_metric, p.elapsed_s,
+                               double(p.deltas.size())});
+    curve_deltas.insert(curve_deltas.end(), p.deltas.begin(), p.deltas.end());
+  }
+  f.add_doubles(prefix + ".curve", curve);
+  f.add_doubles(prefix + ".curve.deltas", curve_deltas);
+}
+
+FitResult read_result(FieldReader& f, const std::string& prefix) {
+  FitResult r;
+  r.steps = f.get_int(prefix + ".steps");
+  r.best_index = static_cast<int>(f.get_int(prefix + ".best_index"));
+  r.best_dev = f.get_double(prefix + ".best_dev");
+  r.epochs = static_cast<int>(f.get_int(prefix + ".epochs"));
+  r.wall_s = f.get_double(prefix + ".wall_s");
+  r.samples_per_s = f.get_double(prefix + ".samples_per_s");
+  r.stop_reason = f.get_bytes(prefix + ".stop_reason");
+  r.resumed = f.get_int(prefix + ".resumed") != 0;
+  const auto curve = f.get_doubles(prefix + ".curve");
+  const auto curve_deltas = f.get_doubles(prefix + ".curve.deltas");
+  if (curve.size() % 7 != 0) throw std::runtime_error("bad curve");
+  std::size_t d = 0;
+  for (std::size_t i = 0; i < curve.size(); i += 7) {
+    EvalPoint p;
+    p.epoch = static_cast<int>(curve[i]);
+    p.step = static_cast<std::int64_t>(curve[i + 1]);
+    p.lr = curve[i + 2];
+    p.train_loss = curve[i + 3];
+    p.dev_metric = curve[i + 4];
+    p.elapsed_s = curve[i + 5];
+    const double n = curve[i + 6];
+    if (!(n >= 0) || n > static_cast<double>(curve_deltas.size() - d)) throw std::runtime_error("bad curve");
+    p.deltas.assign(curve_deltas.begin() + static_cast<std::ptrdiff_t>(d),
+                    curve_deltas.begin() + static_cast<std::ptrdiff_t>(d + static_cast<std::size_t>(n)));
+    d += static_cast<std::size_t>(n);
+    r.curve.push_back(std::move(p));
+  }
+  if (d != curve_deltas.size()) throw std::runtime_error("bad curve");
+  if (r.steps < 0 || r.epochs < 0 || r.best_index < -1 || r.best_index >= static_cast<int>(r.curve.size()))
+    throw std::runtime_error("bad counters");
+  return r;
+}
+
+// The same tensors, by count, shape and dtype (a state or checkpoint of
+// this network).
+bool same_layout(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].sizes() != b[i].sizes() || a[i].scalar_type() != b[i].scalar_type()) return false;
+  return true;
+}
+
+// The format of a training state: a file with another (older: a positional
+// `counters` array) is unreadable and the fit starts afresh, which costs only
+// the time it had trained.
+constexpr std::int64_t kStateFormat = 2;
 
 }  // namespace
 
@@ -257,105 +428,102 @@ void Trainer::save_state(const std::string& path, const FitState& st, const Opti
                          const at::Generator& generator) const {
   atomic_write(path, [&](const std::filesystem::path& tmp) {
     torch::serialize::OutputArchive archive;
-    write_tensors(archive, "model", models::copy_state(*model_));
-    archive.write("deltas", doubles(hook_ ? hook_->steps() : std::vector<double>{}));
-    write_tensors(archive, "best", st.best.tensors);
-    archive.write("best.deltas", doubles(st.best.deltas));
+    FieldWriter f(archive);
+    f.add_int("format", kStateFormat);
+    f.add_tensors("model", models::copy_state(*model_));
+    f.add_doubles("deltas", hook_ ? hook_->steps() : std::vector<double>{});
+    f.add_tensors("best", st.best.tensors);
+    f.add_doubles("best.deltas", st.best.deltas);
     torch::serialize::OutputArchive opt_archive, task_archive;
     optimizer.save(opt_archive);
-    archive.write("optimizer", opt_archive);
+    f.add_archive("optimizer", opt_archive);
     task_->save_position(task_archive);
-    archive.write("task", task_archive);
-    archive.write("generator", generator.get_state());
-    archive.write("torch_generator", at::detail::getDefaultCPUGenerator().get_state());
-    const FitResult& r = st.result;
-    archive.write("counters", doubles({st.lr, double(st.bad_evals), st.loss_sum, double(st.loss_count),
-                                       double(st.samples), st.train_seconds, st.elapsed_before + 0.0, double(st.epoch),
-                                       double(st.next_step), st.epoch_started ? 1.0 : 0.0, double(r.steps),
-                                       double(r.best_index), r.best_dev, double(r.epochs)}));
-    std::vector<double> curve, curve_deltas;
-    for (const auto& p : r.curve) {
-      curve.insert(curve.end(), {double(p.epoch), double(p.step), p.lr, p.train_loss, p.dev_metric, p.elapsed_s,
-                                 double(p.deltas.size())});
-      curve_deltas.insert(curve_deltas.end(), p.deltas.begin(), p.deltas.end());
-    }
-    archive.write("curve", doubles(curve));
-    archive.write("curve.deltas", doubles(curve_deltas));
+    f.add_archive("task", task_archive);
+    f.add("generator", generator.get_state());
+    f.add("torch_generator", at::detail::getDefaultCPUGenerator().get_state());
+    // One named field per counter, so a field can be added or dropped later
+    // without the others being read as something else.
+    f.add_double("fit.lr", st.lr);
+    f.add_int("fit.bad_evals", st.bad_evals);
+    f.add_double("fit.loss_sum", st.loss_sum);
+    f.add_int("fit.loss_count", st.loss_count);
+    f.add_int("fit.samples", st.samples);
+    f.add_double("fit.train_seconds", st.train_seconds);
+    f.add_double("fit.elapsed_before", st.elapsed_before);
+    f.add_int("fit.epoch", st.epoch);
+    f.add_int("fit.next_step", st.next_step);
+    f.add_int("fit.epoch_started", st.epoch_started ? 1 : 0);
+    write_result(f, "result", st.result);
+    f.finish("checksum");
     archive.save_to(tmp.string());
   });
 }
 
-bool Trainer::load_state(const std::string& path, FitState& st, Optimizer& optimizer, at::Generator& generator) {
+bool Trainer::load_state(const std::string& path, const FitOptions& opt, FitState& st,
+                         std::unique_ptr<Optimizer>& optimizer, at::Generator& generator) {
   auto log = log::get("train");
   try {
+    // -- decode every field into temporaries; nothing of this fit changes
     torch::serialize::InputArchive archive;
-    archive.load_from(path);
-    auto read = [&](const std::string& key) {
-      torch::Tensor t;  // always a fresh tensor: reading into a defined one copies into its storage
-      archive.read(key, t);
-      return t;
-    };
-    auto model_state = read_tensors(archive, "model");
-    auto best = read_tensors(archive, "best");
-    const std::size_t expected = models::copy_state(*model_).size();
-    const auto deltas = to_doubles(read("deltas"));
-    if (model_state.size() != expected || best.size() != expected ||
-        deltas.size() != (hook_ ? hook_->steps().size() : 0)) {
+    archive.load_from(path, torch::Device(torch::kCPU));
+    FieldReader f(archive);
+    if (f.get_int("format") != kStateFormat) throw std::runtime_error("another format");
+    const auto model_state = f.get_tensors("model");
+    const auto best = f.get_tensors("best");
+    const auto current = models::copy_state(*model_);
+    const auto deltas = f.get_doubles("deltas");
+    const auto best_deltas = f.get_doubles("best.deltas");
+    const std::size_t groups = hook_ ? hook_->steps().size() : 0;
+    if (!same_layout(model_state, current) || !same_layout(best, current) || deltas.size() != groups ||
+        best_deltas.size() != groups) {
       log->warn("{}: training state of another network; starting afresh", path);
       return false;
     }
-    const auto best_deltas = to_doubles(read("best.deltas"));
-    const auto c = to_doubles(read("counters"));
-    const auto curve = to_doubles(read("curve"));
-    const auto curve_deltas = to_doubles(read("curve.deltas"));
-    const torch::Tensor generator_state = read("generator"), global_state = read("torch_generator");
-    if (c.size() != 14) throw std::runtime_error("bad counters");
-    // In-place loads last but one: when they fail, the caller makes a fresh
-    // optimizer and task and starts afresh.
+    FitState next;
+    next.best.tensors = best;
+    next.best.deltas = best_deltas;
+    next.lr = f.get_double("fit.lr");
+    next.bad_evals = static_cast<int>(f.get_int("fit.bad_evals"));
+    next.loss_sum = f.get_double("fit.loss_sum");
+    next.loss_count = f.get_int("fit.loss_count");
+    next.samples = f.get_int("fit.samples");
+    next.train_seconds = f.get_double("fit.train_seconds");
+    next.elapsed_before = f.get_double("fit.elapsed_before");
+    next.epoch = static_cast<int>(f.get_int("fit.epoch"));
+    next.next_step = f.get_int("fit.next_step");
+    next.epoch_started = f.get_int("fit.epoch_started") != 0;
+    next.result = read_result(f, "result");
+    if (!(next.lr > 0) || next.bad_evals < 0 || next.loss_count < 0 || next.samples < 0 || next.epoch < 0 ||
+        next.next_step < 0 || next.next_step > task_->steps_per_epoch())
+      throw std::runtime_error("bad counters");
+    // The generators' states are tried on scratch generators first: a state
+    // they refuse must not reach the ones in use.
+    at::Generator next_generator = at::detail::createCPUGenerator();
+    next_generator.set_state(f.get("generator"));
+    const torch::Tensor global_state = f.get("torch_generator");
+    at::Generator scratch = at::detail::createCPUGenerator();
+    scratch.set_state(global_state);
+    // The optimizer and task load in place, so they load into fresh ones
+    // made for this fit and replace the ones in use only at the commit.
     torch::serialize::InputArchive opt_archive, task_archive;
-    archive.read("optimizer", opt_archive);
-    optimizer.load(opt_archive);
-    archive.read("task", task_archive);
-    task_->load_position(task_archive);
+    f.get_archive("optimizer", opt_archive);
+    f.get_archive("task", task_archive);
+    f.verify("checksum");
+    auto next_optimizer = make_optimizer(model_->parameters(), opt.train, opt.recipe.lr);
+    next_optimizer->load(opt_archive);
+    next_optimizer->set_lr(next.lr);
+    auto next_task = make_task(model_, data_, opt.train, device_);
+    next_task->load_position(task_archive);
 
+    // -- commit: every step below has been checked not to fail
     models::load_state(*model_, model_state);
     if (hook_) hook_->set_steps(deltas);
-    st.best.tensors = best;
-    st.best.deltas = best_deltas;
-    generator.set_state(generator_state);
+    generator = next_generator;
     at::Generator global = at::detail::getDefaultCPUGenerator();  // a handle to the global generator
     global.set_state(global_state);
-    st.lr = c[0];
-    st.bad_evals = static_cast<int>(c[1]);
-    st.loss_sum = c[2];
-    st.loss_count = static_cast<std::int64_t>(c[3]);
-    st.samples = static_cast<std::int64_t>(c[4]);
-    st.train_seconds = c[5];
-    st.elapsed_before = c[6];
-    st.epoch = static_cast<int>(c[7]);
-    st.next_step = static_cast<std::int64_t>(c[8]);
-    st.epoch_started = c[9] != 0;
-    st.result.steps = static_cast<std::int64_t>(c[10]);
-    st.result.best_index = static_cast<int>(c[11]);
-    st.result.best_dev = c[12];
-    st.result.epochs = static_cast<int>(c[13]);
-    optimizer.set_lr(st.lr);
-    std::size_t d = 0;
-    for (std::size_t i = 0; i + 7 <= curve.size(); i += 7) {
-      EvalPoint p;
-      p.epoch = static_cast<int>(curve[i]);
-      p.step = static_cast<std::int64_t>(curve[i + 1]);
-      p.lr = curve[i + 2];
-      p.train_loss = curve[i + 3];
-      p.dev_metric = curve[i + 4];
-      p.elapsed_s = curve[i + 5];
-      const auto n = static_cast<std::size_t>(curve[i + 6]);
-      if (d + n > curve_deltas.size()) throw std::runtime_error("bad curve");
-      p.deltas.assign(curve_deltas.begin() + static_cast<std::ptrdiff_t>(d),
-                      curve_deltas.begin() + static_cast<std::ptrdiff_t>(d + n));
-      d += n;
-      st.result.curve.push_back(p);
-    }
+    optimizer = std::move(next_optimizer);
+    task_ = std::move(next_task);
+    st = std::move(next);
     return true;
   } catch (const c10::Error& e) {
     log->warn("{}: unreadable training state ({}); starting afresh", path,
@@ -367,28 +535,66 @@ bool Trainer::load_state(const std::string& path, FitState& st, Optimizer& optim
   }
 }
 
+namespace {
+
+// The checksum of a module's weights and buffers by name: what
+// Module::save/load write and read, which FieldWriter does not see.
+std::uint64_t module_hash(const torch::nn::Module& model) {
+  std::uint64_t sum = 0;
+  for (const auto& p : model.named_parameters()) sum += field_hash(p.key(), p.value());
+  for (const auto& b : model.named_buffers()) sum += field_hash(b.key(), b.value());
+  return sum;
+}
+
+}  // namespace
+
 void save_checkpoint(const std::string& path, torch::nn::Module& model, const std::vector<double>& deltas) {
+  CheckpointInfo info;
+  info.deltas = deltas;
+  save_checkpoint(path, model, info);
+}
+
+void save_checkpoint(const std::string& path, torch::nn::Module& model, const CheckpointInfo& info) {
   atomic_write(path, [&](const std::filesystem::path& tmp) {
     torch::serialize::OutputArchive archive;
     model.save(archive);
-    archive.write("qretrain.deltas", torch::tensor(deltas, torch::kFloat64));
+    FieldWriter f(archive);
+    f.add_doubles("qretrain.deltas", info.deltas);
+    if (!info.identity.empty()) f.add_bytes("qretrain.identity", info.identity);
+    if (info.training) write_result(f, "qretrain.training", *info.training);
+    f.finish("qretrain.checksum", module_hash(model));
     archive.save_to(tmp.string());
   });
 }
 
 std::vector<double> load_checkpoint(const std::string& path, torch::nn::Module& model) {
-  torch::serialize::InputArchive archive;
+  return load_checkpoint(path, model, "").deltas;
+}
+
+CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model,
+                               const std::string& expected_identity) {
+  CheckpointInfo info;
   try {
+    torch::serialize::InputArchive archive;
     archive.load_from(path);
+    FieldReader f(archive);
+    if (f.has("qretrain.identity")) info.identity = f.get_bytes("qretrain.identity");
+    if (!expected_identity.empty() && !info.identity.empty() && info.identity != expected_identity)
+      throw CheckpointIdentityMismatch(fmt::format("{}: trained with a different config", path));
     model.load(archive);
+    info.deltas = f.get_doubles("qretrain.deltas");
+    if (f.has("qretrain.training.steps")) info.training = read_result(f, "qretrain.training");
+    // Checkpoints written before the checksum existed load unchecked.
+    if (f.has("qretrain.checksum")) f.verify("qretrain.checksum", module_hash(model));
+  } catch (const UserError&) {
+    throw;
   } catch (const c10::Error& e) {
     throw UserError(fmt::format("{}: unreadable or incompatible checkpoint ({})", path,
                                 std::string(e.what_without_backtrace()).substr(0, 200)));
+  } catch (const std::exception& e) {
+    throw UserError(fmt::format("{}: unreadable or incompatible checkpoint ({})", path, e.what()));
   }
-  torch::Tensor d;
-  archive.read("qretrain.deltas", d);
-  std::vector<double> deltas(d.data_ptr<double>(), d.data_ptr<double>() + d.numel());
-  return deltas;
+  return info;
 }
 
 }  // namespace qretrain::train

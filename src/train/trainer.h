@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include "quant/hook.h"
 #include "train/optimizer.h"
 #include "train/task.h"
+#include "util/error.h"
 
 namespace qretrain::train {
 
@@ -118,8 +121,12 @@ class Trainer {
   void restore(const Snapshot& s);
   void save_state(const std::string& path, const FitState& state, const Optimizer& optimizer,
                   const at::Generator& generator) const;
-  // False when the file does not match this fit (it is then ignored).
-  bool load_state(const std::string& path, FitState& state, Optimizer& optimizer, at::Generator& generator);
+  // False when the file is unreadable or does not match this fit (it is then
+  // ignored and nothing was changed). True when every field decoded: only
+  // then are the model, Δ, `state`, the generators, and a fresh optimizer
+  // and task (made for `opt`, replacing `optimizer` and task_) committed.
+  bool load_state(const std::string& path, const FitOptions& opt, FitState& state,
+                  std::unique_ptr<Optimizer>& optimizer, at::Generator& generator);
 
   models::Network model_;
   const data::Dataset& data_;
@@ -129,8 +136,36 @@ class Trainer {
 };
 
 // The float baseline and retrained networks are stored as LibTorch archives
-// holding parameters, buffers and the Δ of every weight group.
+// holding parameters, buffers and the Δ of every weight group, and a
+// checksum over all of it (LibTorch's zip reader does not check CRCs, so
+// flipped bytes would otherwise load as different weights).
 void save_checkpoint(const std::string& path, torch::nn::Module& model, const std::vector<double>& deltas);
 std::vector<double> load_checkpoint(const std::string& path, torch::nn::Module& model);
+
+// What a checkpoint holds besides the weights. A float baseline also keeps
+// the identity of the config it was trained with and its training record,
+// inside the one file (written atomically), so a reused cache entry is
+// checked and recorded without a second file that a kill could leave behind
+// or out of step.
+struct CheckpointInfo {
+  std::vector<double> deltas;
+  std::string identity;               // empty: none stored (kept networks, older baselines)
+  std::optional<FitResult> training;  // absent: none stored
+};
+void save_checkpoint(const std::string& path, torch::nn::Module& model, const CheckpointInfo& info);
+
+// The stored identity differs from the expected one (see load_checkpoint).
+class CheckpointIdentityMismatch : public UserError {
+ public:
+  using UserError::UserError;
+};
+// Loads `path` into `model`. When `expected_identity` is not empty it is
+// compared with the stored identity before any weight is touched: another
+// identity throws CheckpointIdentityMismatch, a file with none stored loads
+// with an empty `identity` (the caller decides). An unreadable, incompatible
+// or corrupt file throws UserError naming it; `model` may then hold part of
+// the file's weights, so a caller that goes on must make a fresh one.
+CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model,
+                               const std::string& expected_identity);
 
 }  // namespace qretrain::train

@@ -6,7 +6,9 @@
 
 #include <gmock/gmock.h>
 
+#include "models/network.h"
 #include "report/store.h"
+#include "train/trainer.h"
 #include "test_util.h"
 
 namespace qretrain {
@@ -158,6 +160,144 @@ TEST(Cli, CellKeysAreTypedValuesAndIgnoreTheDataFolder) {
   EXPECT_EQ(keys("2e-2", "data-a"), reference);
   EXPECT_EQ(keys("0.020", "data-b"), reference);
   EXPECT_NE(keys("0.03", "data-a"), reference);
+}
+
+const char* kBaselineConfig = R"(name: cached
+dataset:
+  train_limit: 300
+  dev_size: 100
+  test_limit: 200
+network:
+  kind: lenet5
+train:
+  lr: 0.02
+  max_epochs: 2
+retrain:
+  max_epochs: 1
+quant:
+  bits: [2]
+  methods: [direct]
+output:
+  dir: out
+)";
+
+// The one cached float baseline under out/baselines (and no other file there).
+std::filesystem::path only_baseline(const TempDir& dir) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "out" / "baselines"))
+    files.push_back(e.path());
+  EXPECT_EQ(files.size(), 1u) << "the identity lives inside the checkpoint: no sidecar beside it";
+  return files.empty() ? std::filesystem::path() : files.front();
+}
+
+report::RunRecord float_record(const report::Store& store) {
+  for (const auto& r : store.runs("cached"))
+    if (r.method == "float") return *store.run_with_curve(r.cell_key);
+  ADD_FAILURE() << "no float record";
+  return {};
+}
+
+models::Network lenet5() {
+  config::NetworkConfig net;
+  net.kind = "lenet5";
+  return models::make_network(net, {{1, 32, 32}, 10});
+}
+
+// --force on a config whose float baseline is cached re-records the float
+// cell from the training record kept inside the checkpoint, marked as
+// reused: the curve, epochs and updates survive the rerun.
+TEST(Cli, ForcedRerunKeepsTheCachedBaselinesTrainingRecord) {
+  if (!qretrain::testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  TempDir dir;
+  dir.write("c.yaml", kBaselineConfig);
+  auto first = run_qretrain("run --config c.yaml --set runtime.progress=off", dir.path());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  report::Store store(dir.file("out/results.sqlite"));
+  const report::RunRecord original = float_record(store);
+  EXPECT_EQ(original.epochs, 2);
+  EXPECT_EQ(original.curve.size(), 3u);  // initial + one per epoch
+  EXPECT_GT(original.steps, 0);
+  EXPECT_EQ(original.note, "");
+  const std::filesystem::path baseline = only_baseline(dir);
+
+  auto forced = run_qretrain("run --config c.yaml --force --set runtime.progress=off", dir.path());
+  ASSERT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_THAT(forced.err, HasSubstr("reusing cached float baseline"));
+  EXPECT_THAT(forced.err, Not(HasSubstr("training the float baseline")));
+  const report::RunRecord again = float_record(store);
+  EXPECT_NE(again.finished_at, "");
+  EXPECT_EQ(again.status, "ok");
+  EXPECT_EQ(again.epochs, original.epochs);
+  EXPECT_EQ(again.steps, original.steps);
+  EXPECT_EQ(again.dev_metric, original.dev_metric);
+  EXPECT_EQ(again.test_metric, original.test_metric);
+  EXPECT_EQ(again.samples_per_s, original.samples_per_s);
+  EXPECT_GT(again.wall_s, 0);
+  EXPECT_LE(again.wall_s, original.wall_s);  // the training's own time, not this load's
+  ASSERT_EQ(again.curve.size(), original.curve.size());
+  for (std::size_t i = 0; i < again.curve.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(again.curve[i].epoch, original.curve[i].epoch);
+    EXPECT_EQ(again.curve[i].step, original.curve[i].step);
+    EXPECT_EQ(again.curve[i].lr, original.curve[i].lr);
+    EXPECT_EQ(again.curve[i].dev_metric, original.curve[i].dev_metric);
+    EXPECT_EQ(again.curve[i].elapsed_s, original.curve[i].elapsed_s);
+  }
+  EXPECT_THAT(again.note, HasSubstr("reused from the cache"));
+  EXPECT_THAT(again.note, HasSubstr(baseline.filename().string()));
+  EXPECT_THAT(again.note, HasSubstr("epoch budget of 2 spent"));
+  EXPECT_EQ(store.runs("cached").size(), 2u);
+}
+
+// The baseline's identity lives inside its checkpoint: no sidecar is
+// needed, an identity that differs is refused naming the file (nothing
+// written), and a damaged file is treated as absent and retrained.
+TEST(Cli, CachedBaselineIdentityLivesInTheCheckpoint) {
+  if (!qretrain::testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  TempDir dir;
+  dir.write("c.yaml", kBaselineConfig);
+  auto first = run_qretrain("run --config c.yaml --set runtime.progress=off", dir.path());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const std::filesystem::path baseline = only_baseline(dir);
+  ASSERT_FALSE(std::filesystem::exists(baseline.string() + ".config"));
+  report::Store store(dir.file("out/results.sqlite"));
+  const report::RunRecord original = float_record(store);
+
+  // Another identity stored in the file: refused, one line naming it, the store untouched.
+  auto model = lenet5();
+  train::CheckpointInfo info = train::load_checkpoint(baseline.string(), *model, "");
+  ASSERT_FALSE(info.identity.empty());
+  ASSERT_TRUE(info.training);
+  const std::string genuine = info.identity;
+  info.identity += "train.lr=0.5;";
+  train::save_checkpoint(baseline.string(), *model, info);
+  auto refused = run_qretrain("run --config c.yaml --force --set runtime.progress=off", dir.path());
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  // The log lines of the run come first; the error is the one line after them.
+  EXPECT_THAT(refused.err, HasSubstr("\nqretrain: error: out/baselines/" + baseline.filename().string() +
+                                     ": cached baseline was trained with a different config; delete it to retrain\n"))
+      << refused.err;
+  EXPECT_EQ(float_record(store).finished_at, original.finished_at);
+
+  // Garbage bytes: treated as absent, so the baseline is retrained and the
+  // file replaced whole; the float record is a complete one.
+  dir.write("out/baselines/" + baseline.filename().string(), "this is not a LibTorch archive");
+  auto retrained = run_qretrain("run --config c.yaml --force --set runtime.progress=off", dir.path());
+  ASSERT_EQ(retrained.exit_code, 0) << retrained.err;
+  EXPECT_THAT(retrained.err, HasSubstr("out/baselines/" + baseline.filename().string() +
+                                       ": unreadable or incompatible checkpoint"));
+  EXPECT_THAT(retrained.err, HasSubstr("retraining the float baseline, which replaces it"));
+  EXPECT_THAT(retrained.err, HasSubstr("training the float baseline"));
+  const report::RunRecord redone = float_record(store);
+  EXPECT_EQ(redone.note, "");
+  EXPECT_EQ(redone.epochs, 2);
+  EXPECT_EQ(redone.curve.size(), original.curve.size());
+  EXPECT_EQ(redone.test_metric, original.test_metric);  // the same training, deterministic
+  auto reloaded = lenet5();
+  const train::CheckpointInfo back = train::load_checkpoint(baseline.string(), *reloaded, "");
+  EXPECT_EQ(back.identity, genuine);
+  ASSERT_TRUE(back.training);
+  EXPECT_EQ(back.training->epochs, 2);
 }
 
 // Each bad config: exit 2, one line naming the key, nothing under output.dir.

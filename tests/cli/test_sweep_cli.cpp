@@ -2,6 +2,16 @@
 // to `qretrain run`, a diverging cell recorded as failed while the rest
 // completes, nothing rerun when everything is done, and bad grids refused
 // before anything is written.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <thread>
+
 #include <gmock/gmock.h>
 
 #include "report/store.h"
@@ -87,6 +97,120 @@ TEST(SweepCli, ParallelSweepEqualsSequentialRunAndRecordsTheDivergedCell) {
   ASSERT_EQ(retried.exit_code, 0) << retried.err;
   EXPECT_THAT(retried.err, HasSubstr("12 cells, 10 done, 0 failed before"));
   EXPECT_THAT(retried.err, HasSubstr("all 12 cells have results (0 failed)"));
+}
+
+// Cells that would train for hours: the budget and patience are out of reach.
+const char* kLongCellsConfig = R"(name: longcells
+dataset:
+  train_limit: 300
+  dev_size: 100
+  test_limit: 200
+network:
+  kind: ffdnn
+  hidden: [16]
+train:
+  lr: 0.02
+  max_epochs: 100000
+  patience: 100000
+quant:
+  bits: [2]
+  methods: [direct]
+seeds: [1, 2, 3]
+runtime:
+  checkpoint_every_s: 1
+)";
+
+std::size_t files_in(const std::filesystem::path& dir, const std::string& ext) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    n += it->path().extension() == ext;
+  return n;
+}
+
+// Processes (other than this one) whose working directory is `dir`: the
+// sweep's cells run there.
+int processes_in(const std::filesystem::path& dir) {
+  int n = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos || std::stoi(name) == ::getpid()) continue;
+    std::error_code link_ec;
+    const auto cwd = std::filesystem::read_symlink(it->path() / "cwd", link_ec);
+    n += !link_ec && cwd == dir;
+  }
+  return n;
+}
+
+bool wait_until(const std::function<bool()>& ready, double seconds, int poll_ms) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
+  }
+  return ready();
+}
+
+// SIGTERM sent to the sweep process alone (not its group) reaches its running
+// cells at once, however long they would train: they save their state and
+// stop, and the sweep exits 130 within seconds. Sent twice: the moment the
+// first cell starts (the sweep is then still starting the others, which is
+// when a blocking waitpid() missed it), and once every cell trains.
+TEST(SweepCli, SigtermToTheSweepAloneStopsItsCellsAtOnce) {
+  if (!qretrain::testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  TempDir dir;
+  dir.write("grid.yaml", kLongCellsConfig);
+  for (const bool while_starting : {true, false}) {
+    SCOPED_TRACE(while_starting ? "SIGTERM as the cells start" : "SIGTERM while the cells train");
+    const std::string out = while_starting ? "out_start" : "out_train";
+    const std::filesystem::path logs = dir.path() / out / "logs" / "cells", resume = dir.path() / out / "resume";
+    const std::string set_out = "output.dir=" + out;
+    const std::string sweep_log = dir.file(out + ".log");
+    const pid_t sweep = ::fork();
+    ASSERT_GE(sweep, 0);
+    if (sweep == 0) {
+      if (::chdir(dir.path().c_str()) != 0) ::_exit(126);
+      const int fd = ::open(sweep_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+      ::execl(QRETRAIN_BINARY, QRETRAIN_BINARY, "sweep", "--config", "grid.yaml", "--jobs", "3", "--set",
+              set_out.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    const bool started = while_starting
+                             ? wait_until([&] { return files_in(logs, ".log") >= 1; }, 120, 1)
+                             : wait_until([&] { return files_in(resume, ".pt") >= 3; }, 240, 20);
+    EXPECT_TRUE(started) << "the cells did not start";
+    ASSERT_EQ(::kill(sweep, SIGTERM), 0);
+    int status = 0;
+    const bool exited = wait_until([&] { return ::waitpid(sweep, &status, WNOHANG) == sweep; }, 30, 10);
+    if (!exited) {
+      ::kill(sweep, SIGKILL);  // its cells get SIGTERM from PR_SET_PDEATHSIG
+      ::waitpid(sweep, &status, 0);
+    }
+    ASSERT_TRUE(exited) << "the sweep did not stop within 30 s of SIGTERM (its cells train for hours)";
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 130);
+    // The sweep waited for its cells: none outlives it.
+    EXPECT_EQ(processes_in(dir.path()), 0);
+    std::ifstream in(sweep_log);
+    const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_THAT(log, HasSubstr("stopping: running cells save their state"));
+    EXPECT_THAT(log, HasSubstr("stopped"));
+    if (!while_starting) {
+      // Each training cell got the signal, saved its state and stopped.
+      EXPECT_EQ(files_in(resume, ".pt"), 3u);
+      std::size_t interrupted = 0;
+      for (const auto& e : std::filesystem::directory_iterator(logs)) {
+        std::ifstream cell(e.path());
+        const std::string text((std::istreambuf_iterator<char>(cell)), std::istreambuf_iterator<char>());
+        interrupted += text.find("interrupted at epoch") != std::string::npos &&
+                       text.find("(training state saved)") != std::string::npos;
+      }
+      EXPECT_EQ(interrupted, 3u);
+    }
+  }
 }
 
 // Each bad grid or option: exit 2, one line naming the problem, nothing written.

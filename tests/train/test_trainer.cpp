@@ -2,6 +2,10 @@
 #include "train/trainer.h"
 
 #include <cmath>
+#include <fstream>
+#include <iostream>
+
+#include <fmt/format.h>
 
 #include <gtest/gtest.h>
 
@@ -329,6 +333,163 @@ TEST(TrainerResume, UnreadableStateStartsAfresh) {
   const FitOutcome fresh = fit_quantized(data, options(0.05, 2), state);
   EXPECT_FALSE(fresh.result.resumed);
   expect_same_fit(whole, fresh);
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// A fit resumed from `bytes` as its saved state: whether it resumed, and
+// whether it warned that it ignored the file.
+struct DamagedResume {
+  FitOutcome outcome;
+  bool warned = false;
+};
+
+DamagedResume resume_from_bytes(const data::Dataset& data, const FitOptions& opt, const std::string& path,
+                                const std::string& bytes) {
+  write_bytes(path, bytes);
+  ::testing::internal::CaptureStderr();
+  DamagedResume r;
+  r.outcome = fit_quantized(data, opt, path);
+  r.warned = ::testing::internal::GetCapturedStderr().find("starting afresh") != std::string::npos;
+  return r;
+}
+
+// A damaged training state is never half-applied: cut short or with bytes
+// flipped anywhere in it, it either resumes exactly or is ignored with a
+// warning, and either way the fit equals an uninterrupted one bit for bit
+// (a state ignored whole leaves a fresh fit, which is the same fit).
+TEST(TrainerResume, DamagedStateResumesExactlyOrIsIgnoredNeverHalfApplied) {
+  auto data = clusters(960, 200);  // 30 updates per epoch
+  auto opt = options(0.05, 2);
+  const FitOutcome whole = fit_quantized(data, opt);
+
+  qretrain::testing::TempDir dir;
+  const std::string state = dir.file("cell.resume.pt");
+  auto crashing = opt;
+  crashing.checkpoint_every_s = 0;  // save after every update
+  crashing.nan_at_step = 41;        // "crash" in the middle of epoch 2
+  EXPECT_THROW(fit_quantized(data, crashing, state), Diverged);
+  const std::string saved = read_bytes(state);
+  ASSERT_GT(saved.size(), 1000u);
+  {
+    SCOPED_TRACE("undamaged");
+    const DamagedResume r = resume_from_bytes(data, opt, state, saved);
+    EXPECT_TRUE(r.outcome.result.resumed);
+    expect_same_fit(whole, r.outcome);
+  }
+  int resumed = 0, ignored = 0;
+  for (int i = 0; i < 20; ++i) {
+    std::string bytes = saved;
+    std::string what;
+    if (i < 10) {
+      bytes.resize(saved.size() * static_cast<std::size_t>(i) / 10);  // 0%, 10%, ... 90% of the file kept
+      what = fmt::format("cut to {} of {} bytes", bytes.size(), saved.size());
+    } else {
+      const std::size_t at = saved.size() * static_cast<std::size_t>(2 * (i - 10) + 1) / 20;
+      bytes[at] = static_cast<char>(bytes[at] ^ 0x5a);
+      what = fmt::format("byte {} of {} flipped", at, saved.size());
+    }
+    SCOPED_TRACE(what);
+    const DamagedResume r = resume_from_bytes(data, opt, state, bytes);
+    std::cout << what << ": " << (r.outcome.result.resumed ? "resumed" : "ignored") << "\n";
+    if (r.outcome.result.resumed) {
+      ++resumed;
+    } else {
+      ++ignored;
+      EXPECT_TRUE(r.warned) << "ignored without a warning";
+    }
+    expect_same_fit(whole, r.outcome);
+  }
+  EXPECT_GT(ignored, 10) << resumed << " resumed";  // every cut, and flips that were caught
+}
+
+// A state that opens and matches the network but fails on a later field
+// (here the optimizer's, saved by another optimizer) is ignored whole: the
+// weights read before that field must not reach the model.
+TEST(TrainerResume, StateFailingOnALaterFieldIsIgnoredWhole) {
+  auto data = clusters(960, 200);
+  auto adam = options(0.01, 2);
+  adam.train.optimizer = "adam";
+  const FitOutcome whole = fit_quantized(data, adam);
+  qretrain::testing::TempDir dir;
+  const std::string state = dir.file("cell.resume.pt");
+  auto crashing = options(0.05, 2);  // sgd_nesterov: its state has no Adam moments
+  crashing.checkpoint_every_s = 0;
+  crashing.nan_at_step = 41;
+  EXPECT_THROW(fit_quantized(data, crashing, state), Diverged);
+  ::testing::internal::CaptureStderr();
+  const FitOutcome fresh = fit_quantized(data, adam, state);
+  EXPECT_NE(::testing::internal::GetCapturedStderr().find("starting afresh"), std::string::npos);
+  EXPECT_FALSE(fresh.result.resumed);
+  expect_same_fit(whole, fresh);
+}
+
+TEST(Trainer, CheckpointKeepsIdentityAndTrainingRecordAndRefusesDamage) {
+  auto data = clusters();
+  auto model = small_ffdnn(data);
+  qretrain::testing::TempDir dir;
+  CheckpointInfo info;
+  info.deltas = {0.5};
+  info.identity = "dataset=x;network=y;seed=1;";
+  FitResult fit;
+  fit.epochs = 7;
+  fit.steps = 700;
+  fit.best_index = 1;
+  fit.best_dev = 12.5;
+  fit.samples_per_s = 1234.5;
+  fit.wall_s = 9.75;
+  fit.stop_reason = "learning rate 1e-4 fell below 3e-4";
+  fit.curve.resize(2);
+  fit.curve[1].epoch = 7;
+  fit.curve[1].step = 700;
+  fit.curve[1].dev_metric = 12.5;
+  fit.curve[1].deltas = {0.25, 0.5};
+  info.training = fit;
+  const std::string path = dir.file("b.pt");
+  save_checkpoint(path, *model, info);
+
+  auto other = small_ffdnn(data);
+  const CheckpointInfo back = load_checkpoint(path, *other, info.identity);
+  EXPECT_EQ(back.identity, info.identity);
+  EXPECT_EQ(back.deltas, info.deltas);
+  ASSERT_TRUE(back.training);
+  EXPECT_EQ(back.training->epochs, 7);
+  EXPECT_EQ(back.training->steps, 700);
+  EXPECT_EQ(back.training->best_index, 1);
+  EXPECT_EQ(back.training->best_dev, 12.5);
+  EXPECT_EQ(back.training->samples_per_s, 1234.5);
+  EXPECT_EQ(back.training->wall_s, 9.75);
+  EXPECT_EQ(back.training->stop_reason, fit.stop_reason);
+  ASSERT_EQ(back.training->curve.size(), 2u);
+  EXPECT_EQ(back.training->curve[1].deltas, fit.curve[1].deltas);
+  auto pa = model->parameters(), pb = other->parameters();
+  for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i]));
+
+  // Another identity is refused before any weight is read, naming the file.
+  auto third = small_ffdnn(data);
+  const auto before = models::copy_state(*third);
+  try {
+    load_checkpoint(path, *third, "dataset=x;network=y;seed=2;");
+    ADD_FAILURE() << "another identity was accepted";
+  } catch (const CheckpointIdentityMismatch& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  const auto after = models::copy_state(*third);
+  for (std::size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(torch::equal(before[i], after[i]));
+
+  // Flipped weight bytes still open as a LibTorch archive; the checksum refuses them.
+  std::string bytes = read_bytes(path);
+  for (std::size_t at = bytes.size() / 2; at < bytes.size() / 2 + 64; ++at) bytes[at] = static_cast<char>(bytes[at] ^ 0x5a);
+  write_bytes(path, bytes);
+  const std::string message = qretrain::testing::error_of([&] { load_checkpoint(path, *other, info.identity); });
+  EXPECT_NE(message.find(path), std::string::npos) << message;
 }
 
 }  // namespace
