@@ -8,6 +8,8 @@
 
 #include <gmock/gmock.h>
 
+#include "config/config.h"
+#include "methods/session.h"
 #include "report/store.h"
 #include "test_util.h"
 
@@ -41,10 +43,12 @@ rows:
   void store_runs() const {
     fs::create_directories(dir.path() / "out");
     report::Store store(dir.file("out/results.sqlite"));
+    // Its data folder is relative to the repository; it is not part of a cell's identity.
+    const auto standin = config::load(dir.file("configs/standin.yaml"), {"dataset.path=" + dir.file("configs")});
     for (const auto& [method, bits, test] :
          {std::tuple<const char*, int, double>{"float", 0, 9.73}, {"adaptive", 2, 11.14}}) {
       report::RunRecord r;
-      r.cell_key = std::string(method) + std::to_string(bits);
+      r.cell_key = methods::cell_key(standin, method, bits, 1);  // the cells the config names
       r.experiment = "standin";
       r.dataset = "Fashion-MNIST";
       r.network = "L";
@@ -79,7 +83,7 @@ TEST(CliPaper, TableShowsTheStandInRunsBesideThePaperWithoutConfig) {
   EXPECT_THAT(r.out, HasSubstr("Data: **Fashion-MNIST**, a stand-in for the paper's SVHN."));
   EXPECT_THAT(r.out, HasSubstr("| Floating result |  | 9.73 | 6.45 |"));
   EXPECT_THAT(r.out, HasSubstr("| 2-bit (3 points) | Adaptive | **11.14** | 8.01 |"));
-  EXPECT_THAT(r.out, HasSubstr("- `configs/svhn_L.yaml` (no runs of experiment 'svhn_L' in out/results.sqlite; the "
+  EXPECT_THAT(r.out, HasSubstr("- `configs/svhn_L.yaml` (no runs of this configuration of experiment 'svhn_L' in out/results.sqlite; the "
                                "paper's SVHN data): `qretrain run --config configs/svhn_L.yaml`"));
 
   r = run_qretrain("table --paper 3 --format csv -o t3.csv", repo.dir.path());

@@ -81,7 +81,7 @@ stored_runs() {
   [ -f out/results.sqlite ] || { echo 0; return 0; }
   local err
   if ! "$Q" export --config grid.yaml --format jsonl > runs.jsonl 2> export.err; then
-    grep -q "no runs of experiment" export.err && { echo 0; return 0; }
+    grep -q "no runs of this configuration of experiment" export.err && { echo 0; return 0; }
     cat export.err >&2
     return 1
   fi
