@@ -300,7 +300,8 @@ int run_sweep(const config::ExperimentConfig& cfg, const methods::Grid& grid, re
     bool changed = true;
     while (!stopping && !train::g_stop_requested && changed) {  // no new cell once a stop is asked for
       changed = false;
-      for (std::size_t i = 0; i < n && running.size() < static_cast<std::size_t>(opt.jobs); ++i) {
+      for (std::size_t i = 0; i < n && running.size() < static_cast<std::size_t>(opt.jobs) && !train::g_stop_requested;
+           ++i) {
         if (state[i] != S::Pending) continue;
         const methods::Cell& c = grid.cells[i];
         bool ready = true;

@@ -92,7 +92,12 @@ FitResult Trainer::fit(const FitOptions& opt) {
   auto last_save = std::chrono::steady_clock::now();
   auto save = [&] {
     if (opt.resume_path.empty()) return;
+    // Saved as the time of every process so far, this one included, so a
+    // resumed fit's wall time counts the interrupted processes too.
+    const double before = st.elapsed_before;
+    st.elapsed_before += seconds_since_start();
     save_state(opt.resume_path, st, *optimizer, generator);
+    st.elapsed_before = before;
     last_save = std::chrono::steady_clock::now();
   };
 
@@ -576,7 +581,7 @@ CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model
   CheckpointInfo info;
   try {
     torch::serialize::InputArchive archive;
-    archive.load_from(path);
+    archive.load_from(path, torch::Device(torch::kCPU));  // a checkpoint saved on a GPU loads on any machine
     FieldReader f(archive);
     if (f.has("qretrain.identity")) info.identity = f.get_bytes("qretrain.identity");
     if (!expected_identity.empty() && !info.identity.empty() && info.identity != expected_identity)

@@ -325,6 +325,22 @@ TEST(TrainerResume, EpochBoundaryStateContinuesALongerBudget) {
   expect_same_fit(whole, fit_quantized(data, options(0.05, 3), state));
 }
 
+TEST(TrainerResume, ElapsedTimeCountsTheEarlierProcesses) {
+  // Six epochs in one process, the seventh after a resume: the clock goes on
+  // from the saved time. (Restarting near zero, the resumed fit's one epoch
+  // would report less time than the first fit's six.)
+  auto data = clusters(960, 200);
+  qretrain::testing::TempDir dir;
+  const std::string state = dir.file("cell.resume.pt");
+  const FitOutcome first = fit_quantized(data, options(0.05, 6), state);
+  const FitOutcome resumed = fit_quantized(data, options(0.05, 7), state);
+  ASSERT_EQ(resumed.result.curve.size(), 8u);
+  EXPECT_TRUE(resumed.result.resumed);
+  for (std::size_t i = 1; i < resumed.result.curve.size(); ++i)
+    EXPECT_GE(resumed.result.curve[i].elapsed_s, resumed.result.curve[i - 1].elapsed_s) << "evaluation " << i;
+  EXPECT_GT(resumed.result.wall_s, first.result.curve.back().elapsed_s);
+}
+
 TEST(TrainerResume, UnreadableStateStartsAfresh) {
   auto data = clusters(960, 200);
   const FitOutcome whole = fit_quantized(data, options(0.05, 2));
