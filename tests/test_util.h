@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "fixtures/fashion_fixture.h"
 #include "util/error.h"
 
 namespace qretrain::testing {
@@ -71,9 +72,12 @@ std::string error_of(F&& f) {
   return "";
 }
 
-inline const char* fashion_mnist_dir() { return "/usr/share/datasets/fashion-mnist"; }
-inline bool have_fashion_mnist() {
-  return std::filesystem::exists(std::string(fashion_mnist_dir()) + "/train-images-idx3-ubyte.gz");
+// Writes the Fashion-MNIST-format fixture (fixtures/fashion_fixture.h: 7000
+// training and 1000 test images) into `dir`/fm and returns "fm", the
+// dataset.path of a config run in `dir`.
+inline std::string fashion_fixture(const TempDir& dir) {
+  write_fashion_mnist_fixture(dir.path() / "fm");
+  return "fm";
 }
 
 }  // namespace qretrain::testing

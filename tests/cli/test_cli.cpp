@@ -24,6 +24,7 @@ int line_count(const std::string& s) { return static_cast<int>(std::count(s.begi
 
 const char* kTinyConfig = R"(name: tiny
 dataset:
+  path: fm
   train_limit: 1500
   dev_size: 300
   test_limit: 500
@@ -42,8 +43,8 @@ output:
 )";
 
 TEST(Cli, TinyRunWritesCompleteRecordsAndATable) {
-  if (!qretrain::testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   TempDir dir;
+  qretrain::testing::fashion_fixture(dir);
   dir.write("tiny.yaml", kTinyConfig);
   auto r = run_qretrain("run --config tiny.yaml --set runtime.progress=off", dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -94,10 +95,11 @@ TEST(Cli, TinyRunWritesCompleteRecordsAndATable) {
 // Two recipes under one experiment name: each table shows only its own
 // configuration's runs, one per cell and seed, and its footer counts the rest.
 TEST(Cli, TablesShowOnlyTheRunsOfTheirConfiguration) {
-  if (!qretrain::testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   TempDir dir;
+  qretrain::testing::fashion_fixture(dir);
   dir.write("tiny.yaml", R"(name: tiny
 dataset:
+  path: fm
   train_limit: 600
   dev_size: 200
   test_limit: 300
@@ -164,6 +166,7 @@ TEST(Cli, CellKeysAreTypedValuesAndIgnoreTheDataFolder) {
 
 const char* kBaselineConfig = R"(name: cached
 dataset:
+  path: fm
   train_limit: 300
   dev_size: 100
   test_limit: 200
@@ -207,8 +210,8 @@ models::Network lenet5() {
 // cell from the training record kept inside the checkpoint, marked as
 // reused: the curve, epochs and updates survive the rerun.
 TEST(Cli, ForcedRerunKeepsTheCachedBaselinesTrainingRecord) {
-  if (!qretrain::testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   TempDir dir;
+  qretrain::testing::fashion_fixture(dir);
   dir.write("c.yaml", kBaselineConfig);
   auto first = run_qretrain("run --config c.yaml --set runtime.progress=off", dir.path());
   ASSERT_EQ(first.exit_code, 0) << first.err;
@@ -253,8 +256,8 @@ TEST(Cli, ForcedRerunKeepsTheCachedBaselinesTrainingRecord) {
 // needed, an identity that differs is refused naming the file (nothing
 // written), and a damaged file is treated as absent and retrained.
 TEST(Cli, CachedBaselineIdentityLivesInTheCheckpoint) {
-  if (!qretrain::testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   TempDir dir;
+  qretrain::testing::fashion_fixture(dir);
   dir.write("c.yaml", kBaselineConfig);
   auto first = run_qretrain("run --config c.yaml --set runtime.progress=off", dir.path());
   ASSERT_EQ(first.exit_code, 0) << first.err;
@@ -330,16 +333,12 @@ TEST(Cli, ConfigErrorsAreOneLineAndWriteNothing) {
 }
 
 TEST(Cli, TruncatedDatasetFileIsNamedAndNothingIsWritten) {
-  if (!qretrain::testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   TempDir dir;
-  std::filesystem::create_directories(dir.path() / "fm");
-  for (const char* f : {"train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"})
-    std::filesystem::copy_file(std::string(qretrain::testing::fashion_mnist_dir()) + "/" + f, dir.path() / "fm" / f);
-  // The training images cut to 100 kB.
-  std::ifstream in(std::string(qretrain::testing::fashion_mnist_dir()) + "/train-images-idx3-ubyte.gz",
-                   std::ios::binary);
+  qretrain::testing::fashion_fixture(dir);
+  // The training images cut to 100 kB (of about 4.5 MB).
   std::string head(100000, '\0');
-  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  std::ifstream(dir.file("fm/train-images-idx3-ubyte.gz"), std::ios::binary)
+      .read(head.data(), static_cast<std::streamsize>(head.size()));
   dir.write("fm/train-images-idx3-ubyte.gz", head);
   dir.write("c.yaml", "dataset:\n  path: fm\noutput:\n  dir: out\n");
   auto r = run_qretrain("--config c.yaml", dir.path());

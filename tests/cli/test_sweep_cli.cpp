@@ -27,6 +27,7 @@ using qretrain::testing::TempDir;
 
 const char* kSweepConfig = R"(name: tinysweep
 dataset:
+  path: fm
   train_limit: 1500
   dev_size: 300
   test_limit: 500
@@ -47,8 +48,8 @@ output:
 )";
 
 TEST(SweepCli, ParallelSweepEqualsSequentialRunAndRecordsTheDivergedCell) {
-  if (!qretrain::testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   TempDir dir;
+  qretrain::testing::fashion_fixture(dir);
   dir.write("grid.yaml", kSweepConfig);
   ::setenv("QRETRAIN_TEST_DIVERGE", "adaptive:3", 1);
   auto swept = run_qretrain("sweep --config grid.yaml --jobs 2", dir.path());
@@ -102,6 +103,7 @@ TEST(SweepCli, ParallelSweepEqualsSequentialRunAndRecordsTheDivergedCell) {
 // Cells that would train for hours: the budget and patience are out of reach.
 const char* kLongCellsConfig = R"(name: longcells
 dataset:
+  path: fm
   train_limit: 300
   dev_size: 100
   test_limit: 200
@@ -158,8 +160,8 @@ bool wait_until(const std::function<bool()>& ready, double seconds, int poll_ms)
 // first cell starts (the sweep is then still starting the others, which is
 // when a blocking waitpid() missed it), and once every cell trains.
 TEST(SweepCli, SigtermToTheSweepAloneStopsItsCellsAtOnce) {
-  if (!qretrain::testing::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   TempDir dir;
+  qretrain::testing::fashion_fixture(dir);
   dir.write("grid.yaml", kLongCellsConfig);
   for (const bool while_starting : {true, false}) {
     SCOPED_TRACE(while_starting ? "SIGTERM as the cells start" : "SIGTERM while the cells train");

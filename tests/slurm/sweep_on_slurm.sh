@@ -3,7 +3,7 @@
 # single-node cluster (tests/slurm/slurm_cluster.sh), compared with the same
 # sweep run locally.
 #
-#   sweep_on_slurm.sh QRETRAIN_BINARY        (exit 77 = skipped, with the reason)
+#   sweep_on_slurm.sh QRETRAIN_BINARY [MAKE_FIXTURE]   (exit 77 = skipped: no Slurm)
 #
 # The grid (7 cells): float baseline; direct and adaptive at 2 and 3 bits
 # (after the baseline); gradual 3 -> 2 bits (3-bit after the baseline, 2-bit
@@ -14,16 +14,15 @@
 # second --emit finds nothing left to run.
 set -euo pipefail
 Q=$(realpath "$1")
+MAKE_FIXTURE=$(realpath "${2:-$(dirname "$Q")/tests/qretrain_make_fixture}")
 here=$(dirname "$(realpath "$0")")
 # shellcheck source=tests/slurm/slurm_cluster.sh
 source "$here/slurm_cluster.sh"
 slurm_available || exit 77
-if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
-  echo "SKIP: dataset-fashion-mnist is not installed" >&2
-  exit 77
-fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/qretrain-slurm-XXXXXX")
 trap 'slurm_stop; rm -rf "$work"' EXIT
+# The data: a Fashion-MNIST-format fixture (tests/fixtures/fashion_fixture.h).
+"$MAKE_FIXTURE" fashion-mnist "$work/fm"
 
 write_config() {
   mkdir -p "$1"
@@ -31,6 +30,7 @@ write_config() {
 name: slurmgrid
 dataset:
   kind: fashion-mnist
+  path: FIXTURE
   train_limit: 3000
   dev_size: 500
   test_limit: 1000
@@ -52,6 +52,7 @@ quant:
 output:
   dir: out
 YAML
+  sed -i "s|path: FIXTURE|path: $work/fm|" "$1/grid.yaml"
 }
 
 echo "== local: qretrain sweep --jobs 2"

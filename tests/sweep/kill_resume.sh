@@ -4,7 +4,7 @@
 # never interrupted, and a cell forced to diverge is recorded as failed while
 # the rest completes.
 #
-#   kill_resume.sh QRETRAIN_BINARY [KILLS]      (exit 77 = skipped)
+#   kill_resume.sh QRETRAIN_BINARY [KILLS [MAKE_FIXTURE]]
 #   QRETRAIN_KILL_TRIALS=20 kill_resume.sh ...  (the environment overrides KILLS,
 #                                                e.g. QRETRAIN_KILL_TRIALS=20 ctest -R Sweep.Killed)
 #
@@ -23,18 +23,17 @@
 set -euo pipefail
 Q=$(realpath "$1")
 KILLS=${QRETRAIN_KILL_TRIALS:-${2:-5}}
+MAKE_FIXTURE=$(realpath "${3:-$(dirname "$Q")/tests/qretrain_make_fixture}")
 case "$KILLS" in ''|*[!0-9]*) echo "FAIL: QRETRAIN_KILL_TRIALS / KILLS must be a whole number, got '$KILLS'"; exit 1 ;; esac
 t0=$(date +%s.%N)
-if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
-  echo "SKIP: dataset-fashion-mnist is not installed" >&2
-  exit 77
-fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/qretrain-kill-XXXXXX")
 cleanup() {
   [ -n "${pgid:-}" ] && kill -KILL -- "-$pgid" 2>/dev/null || true
   if [ -n "${KEEP_WORK:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+# The data: a Fashion-MNIST-format fixture (tests/fixtures/fashion_fixture.h).
+"$MAKE_FIXTURE" fashion-mnist "$work/fm"
 
 write_config() {
   mkdir -p "$1"
@@ -42,6 +41,7 @@ write_config() {
 name: killgrid
 dataset:
   kind: fashion-mnist
+  path: FIXTURE
   train_limit: 6000
   dev_size: 500
   test_limit: 1000
@@ -67,6 +67,7 @@ runtime:
 output:
   dir: out
 YAML
+  sed -i "s|path: FIXTURE|path: $work/fm|" "$1/grid.yaml"
 }
 export QRETRAIN_TEST_DIVERGE=adaptive:2
 
