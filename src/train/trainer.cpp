@@ -176,6 +176,7 @@ FitResult Trainer::fit(const FitOptions& opt) {
       }
       // -- train_step: forward/backward see w_q; the update lands on the float weights.
       if (hook_ && opt.policy.refit_before_update(epoch)) hook_->refit_steps();
+      if (opt.before_update) opt.before_update(epoch);
       StepLoss loss;
       {
         quant::QuantizedScope scope(hook_);

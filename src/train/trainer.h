@@ -76,6 +76,9 @@ struct FitOptions {
   // Testing aid: called right after every evaluation has been recorded (with
   // the float weights in place and the Δ that was scored).
   std::function<void(const EvalPoint&)> after_evaluation;
+  // Testing aid: called before every update's forward pass, once any refit
+  // for it is done (the float weights in place; the hook holds the Δ used).
+  std::function<void(int epoch)> before_update;
 };
 
 struct FitResult {

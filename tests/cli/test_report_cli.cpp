@@ -125,7 +125,7 @@ TEST(CliPaper, BadNumbersAndMissingStoresAreOneLineErrors) {
 }
 
 TEST(CliPaper, ReportWritesMarkdownAndImages) {
-  if (std::system("gnuplot --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "gnuplot is not installed";
+  ASSERT_EQ(std::system("gnuplot --version >/dev/null 2>&1"), 0) << "gnuplot is missing: scripts/install-deps.sh installs gnuplot-nox";
   Repo repo;
   auto r = run_qretrain("report -o results/REPORT.md", repo.dir.path());
   EXPECT_EQ(r.exit_code, 2);

@@ -3,6 +3,7 @@
 // error well below chance, and Fig. 2 from its store.
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <gmock/gmock.h>
 
@@ -72,13 +73,23 @@ TEST(SpeechCli, StandinIsBuiltOnFirstUseTrainedAndPlotted) {
   ASSERT_EQ(runs.size(), 3u);
   // Chance on this corpus is about 88% frame error (the largest scoring
   // class, silence, holds ~12% of frames); three epochs on 76 sentences get
-  // far below it.
-  EXPECT_EQ(runs[0].method, "float");
-  EXPECT_LT(runs[0].test_metric, 70.0);
-  EXPECT_EQ(runs[0].dataset, "flite speech stand-in for TIMIT");
+  // far below it. Measured: float 54.5%, direct 2-bit 78.4% (quantizing
+  // without retraining costs most of it), adaptive 2-bit after two epochs of
+  // retraining 58.0%. A retraining that does not train stays at direct's.
+  std::map<std::string, double> error;
+  for (const auto& run : runs) {
+    error[run.method] = run.test_metric;
+    EXPECT_EQ(run.dataset, "flite speech stand-in for TIMIT");
+  }
+  ASSERT_EQ(error.size(), 3u);
+  EXPECT_LT(error["float"], 70.0);
+  EXPECT_LT(error["direct"], 85.0);
+  EXPECT_GT(error["direct"], error["float"]);
+  EXPECT_LT(error["adaptive"], 70.0);
+  EXPECT_LT(error["adaptive"], error["direct"] - 10.0);
 
   auto plot = run_qretrain("plot --config speech.yaml -o fig/delta", dir.path());
-  if (std::system("gnuplot --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "gnuplot is not installed";
+  ASSERT_EQ(std::system("gnuplot --version >/dev/null 2>&1"), 0) << "gnuplot is missing: scripts/install-deps.sh installs gnuplot-nox";
   ASSERT_EQ(plot.exit_code, 0) << plot.err;
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "fig/delta.png"));
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "fig/delta.svg"));

@@ -25,6 +25,12 @@ using ::testing::Not;
 using qretrain::testing::run_qretrain;
 using qretrain::testing::TempDir;
 
+int occurrences(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 const char* kSweepConfig = R"(name: tinysweep
 dataset:
   path: fm
@@ -88,7 +94,8 @@ TEST(SweepCli, ParallelSweepEqualsSequentialRunAndRecordsTheDivergedCell) {
   auto again = run_qretrain("sweep --config grid.yaml --jobs 2", dir.path());
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_THAT(again.err, HasSubstr("12 cells, 10 done, 2 failed before"));
-  EXPECT_THAT(again.err, Not(HasSubstr("started")));
+  EXPECT_EQ(occurrences(swept.err, "| started "), 12) << swept.err;  // each cell once, in that wording
+  EXPECT_EQ(occurrences(again.err, "| started "), 0) << again.err;
   auto collected = run_qretrain("collect --config grid.yaml", dir.path());
   EXPECT_EQ(collected.exit_code, 0) << collected.err;
   EXPECT_THAT(collected.err, HasSubstr("12 result files, 0 runs merged, 12 already in"));

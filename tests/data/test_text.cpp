@@ -95,7 +95,7 @@ TEST(Text, GzipFileReadsBack) {
 }
 
 TEST(Text, GcideStandInSplitsWhenInstalled) {
-  if (!std::filesystem::exists(kGcidePath)) GTEST_SKIP() << kGcidePath << " not installed (Debian dict-gcide)";
+  ASSERT_TRUE(std::filesystem::exists(kGcidePath)) << kGcidePath << " is missing: scripts/install-deps.sh installs dict-gcide";
   ByteCorpus c = load_gcide();
   const std::int64_t n = c.train.numel() + c.valid.numel() + c.test.numel();
   EXPECT_GT(n, 30'000'000);  // dict-gcide 0.48: 39,952,321 bytes of text

@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "data/text.h"
+#include "quant/hand_quantize.h"
 #include "quant/hook.h"
-#include "quant/qstep.h"
 #include "test_util.h"
 
 namespace qretrain::models {
@@ -119,10 +119,8 @@ TEST(LstmLm, HookGradientsEqualHandQuantizedCopy) {
     auto dst = by_hand->named_parameters();
     for (const auto& item : hooked->named_parameters()) dst[item.key()].copy_(item.value());
     for (const auto& g : hook.groups()) {
-      auto w = g.param.detach().contiguous();
-      auto q = torch::empty_like(w);
-      quant::quantize(w.data_ptr<float>(), q.data_ptr<float>(), static_cast<std::size_t>(w.numel()),
-                      static_cast<float>(g.delta), kBits);
+      auto w = g.param.detach();
+      auto q = qretrain::testing::hand_quantize(w, g.delta, kBits);
       EXPECT_FALSE(torch::equal(q, w)) << g.name;
       dst[g.name].copy_(q);
     }

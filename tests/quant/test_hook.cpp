@@ -3,18 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include "quant/hand_quantize.h"
 #include "quant/qstep.h"
 
 namespace qretrain::quant {
 namespace {
 
-// Q written independently of the library, with tensor ops in double.
-torch::Tensor hand_quantize(const torch::Tensor& w, double delta, int bits) {
-  auto wd = w.to(torch::kFloat64);
-  double level = std::pow(2.0, bits - 1) - 1;
-  auto k = torch::floor(wd.abs() / delta + 0.5).clamp_max(level);
-  return (torch::sign(wd) * k * delta).to(torch::kFloat32);
-}
+using qretrain::testing::hand_quantize;
 
 // Copies `from`'s parameters into `to` and replaces every rank>=2 weight with
 // its hand-quantized value using the hook's Δ.
@@ -119,6 +114,10 @@ TEST(Hook, UpdatesAccumulateInTheFloatWeights) {
   EXPECT_TRUE(torch::equal(lin->weight, q0));
 }
 
+double sse(const torch::Tensor& w, double delta, int bits) {
+  return (w.to(torch::kFloat64) - hand_quantize(w, delta, bits).to(torch::kFloat64)).pow(2).sum().item<double>();
+}
+
 TEST(Hook, RefitStepsUsesFloatWeightsAndMatchesQStep) {
   torch::manual_seed(6);
   torch::nn::Linear lin(50, 40);
@@ -126,10 +125,25 @@ TEST(Hook, RefitStepsUsesFloatWeightsAndMatchesQStep) {
   auto w = lin->weight.detach().contiguous();
   StepResult r = qstep(w.data_ptr<float>(), static_cast<std::size_t>(w.numel()), 3);
   EXPECT_DOUBLE_EQ(hook.groups()[0].delta, r.delta);
+  // The float weights change (as retraining changes them): a refit follows them.
+  {
+    torch::NoGradGuard no_grad;
+    lin->weight.mul_(2.5).add_(0.01 * torch::randn_like(lin->weight));
+  }
+  hook.refit_steps();
+  const auto moved = lin->weight.detach().contiguous();
+  const double refit = hook.groups()[0].delta;
+  EXPECT_DOUBLE_EQ(refit, qstep(moved.data_ptr<float>(), static_cast<std::size_t>(moved.numel()), 3).delta);
+  EXPECT_NEAR(refit / r.delta, 2.5, 0.1);  // the scale of the weights moved Δ with it
+  // Independently: no Δ on a fine grid around it quantizes the float weights with less error.
+  for (double f = 0.80; f <= 1.20; f += 0.005)
+    EXPECT_GE(sse(moved, refit * f, 3), sse(moved, refit, 3) * (1 - 1e-9)) << "factor " << f;
+  // Inside a quantized scope the weights are w_q: a refit there would fit w_q, not w.
   {
     QuantizedScope scope(&hook);
-    EXPECT_THROW(hook.refit_steps(), c10::Error);  // would fit w_q, not w
+    EXPECT_THROW(hook.refit_steps(), c10::Error);
   }
+  EXPECT_DOUBLE_EQ(hook.groups()[0].delta, refit);
 }
 
 }  // namespace

@@ -369,6 +369,7 @@ TEST(QStepEdge, NonFiniteThrows) {
   EXPECT_THROW(qstep(std::vector<float>{-inf}, 3), std::invalid_argument);
   try {
     qstep(std::vector<float>{0.1f, nan}, 3);
+    FAIL() << "a NaN weight was quantized";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
   }

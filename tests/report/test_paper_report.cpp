@@ -22,8 +22,6 @@ using ::testing::Not;
 using qretrain::testing::error_of;
 using qretrain::testing::TempDir;
 
-bool have_gnuplot() { return std::system("gnuplot --version >/dev/null 2>&1") == 0; }
-
 std::string slurp(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
@@ -233,7 +231,7 @@ ReportInput report_input(const Fixture& f) {
 }
 
 TEST(Report, WritesTablesFigureAndCurvesLabelledWithDataCommitAndMachine) {
-  if (!have_gnuplot()) GTEST_SKIP() << "gnuplot is not installed";
+  ASSERT_EQ(std::system("gnuplot --version >/dev/null 2>&1"), 0) << "gnuplot is missing: scripts/install-deps.sh installs gnuplot-nox";
   Fixture f;
   const std::string out = f.dir.file("results/REPORT.md");
   const fs::path images = f.dir.path() / "results" / "report";

@@ -64,7 +64,7 @@ TEST(Plot, PicksTheRunsOfOneNetworkAndSeedByBitWidth) {
 }
 
 TEST(Plot, GnuplotWritesPngSvgAndTheCsv) {
-  if (std::system("gnuplot --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "gnuplot is not installed";
+  ASSERT_EQ(std::system("gnuplot --version >/dev/null 2>&1"), 0) << "gnuplot is missing: scripts/install-deps.sh installs gnuplot-nox";
   TempDir dir;
   Store store(dir.file("r.sqlite"));
   store.put(adaptive_run("256x256", 2, 1));

@@ -1,9 +1,11 @@
 // The Trainer and the step-size policies on a small synthetic problem.
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -11,6 +13,7 @@
 
 #include "models/network.h"
 #include "quant/hook.h"
+#include "quant/hand_quantize.h"
 #include "quant/qstep.h"
 #include "test_util.h"
 
@@ -82,25 +85,76 @@ std::vector<std::vector<double>> delta_history(const StepPolicy& policy, int epo
   return out;
 }
 
+// QStep of every weight group's float weights, group by group.
+std::vector<double> qstep_of_float_weights(const quant::QuantHook& hook, int bits) {
+  std::vector<double> out;
+  for (const auto& g : hook.groups()) {
+    torch::Tensor w = g.param.detach().contiguous();
+    out.push_back(quant::qstep(w.data_ptr<float>(), static_cast<std::size_t>(w.numel()), bits).delta);
+  }
+  return out;
+}
+
+// What every update of a 2-bit retraining trained with: its epoch, the Δ in
+// the hook, and the QStep optimum of the float weights at that moment.
+struct UpdateStep {
+  int epoch;
+  std::vector<double> used, optimum;
+};
+
+std::vector<UpdateStep> update_steps(const StepPolicy& policy, int epochs) {
+  auto data = clusters(640);
+  auto model = small_ffdnn(data);
+  Trainer(model, data, torch::kCPU).fit(options(0.05, 3));
+  quant::QuantHook hook(*model, 2);
+  auto opt = options(0.02, epochs);
+  opt.policy = policy;
+  std::vector<UpdateStep> out;
+  opt.before_update = [&](int epoch) { out.push_back({epoch, hook.steps(), qstep_of_float_weights(hook, 2)}); };
+  Trainer(model, data, torch::kCPU, &hook).fit(opt);
+  return out;
+}
+
 TEST(Trainer, ConventionalKeepsStepBitIdentical) {
   auto h = delta_history(StepPolicy{}, 3);
   ASSERT_EQ(h.size(), 4u);
   for (const auto& d : h) EXPECT_EQ(d, h[0]);  // exact equality, every group
 }
 
-TEST(Trainer, AdaptiveEpochChangesStepEveryEpochAfterTheFirst) {
-  auto h = delta_history(StepPolicy{StepPolicy::When::Epoch, 0}, 3);
-  ASSERT_EQ(h.size(), 4u);
-  EXPECT_EQ(h[1], h[0]);  // the first epoch trains with the initial Δ, and its evaluation scores it
-  for (std::size_t i = 2; i < h.size(); ++i) EXPECT_NE(h[i], h[i - 1]) << "evaluation " << i;
+// Adaptive, per epoch: every update of epoch e trains with QStep of the float
+// weights as epoch e began (the initial Δ in epoch 0). A refit on w_q, on
+// other weights or at other moments gives other Δ.
+TEST(Trainer, AdaptiveEpochTrainsEachEpochWithQStepOfItsStartingFloatWeights) {
+  const auto u = update_steps(StepPolicy{StepPolicy::When::Epoch, 0}, 3);
+  ASSERT_EQ(u.size(), 3u * 20);  // 640 examples in batches of 32
+  for (const auto& step : u) {
+    const UpdateStep& first = *std::find_if(u.begin(), u.end(), [&](const UpdateStep& x) { return x.epoch == step.epoch; });
+    SCOPED_TRACE(step.epoch);
+    EXPECT_EQ(step.used, first.optimum);
+  }
+  // The weights move within an epoch, so Δ is not refit per update, and it changes between epochs.
+  EXPECT_NE(u[19].used, u[19].optimum);
+  EXPECT_NE(u[20].used, u[0].used);
+  EXPECT_NE(u[40].used, u[20].used);
 }
 
-TEST(Trainer, AdaptiveFirstEpochsFreezesAfterK) {
-  auto h = delta_history(StepPolicy{StepPolicy::When::EveryUpdateFirstEpochs, 1}, 3);
-  ASSERT_EQ(h.size(), 4u);
-  EXPECT_NE(h[1], h[0]);  // updated during the first epoch
-  EXPECT_EQ(h[2], h[1]);  // then frozen
-  EXPECT_EQ(h[3], h[1]);
+// Adaptive, first epochs: each update of the first K epochs trains with QStep
+// of the float weights just before it; then Δ stays at the last one.
+TEST(Trainer, AdaptiveFirstEpochsRefitsEveryUpdateOnTheFloatWeightsThenFreezes) {
+  const auto u = update_steps(StepPolicy{StepPolicy::When::EveryUpdateFirstEpochs, 1}, 3);
+  ASSERT_EQ(u.size(), 3u * 20);
+  std::set<std::vector<double>> distinct;
+  for (std::size_t i = 0; i < u.size(); ++i) {
+    SCOPED_TRACE(i);
+    if (u[i].epoch == 0) {
+      EXPECT_EQ(u[i].used, u[i].optimum);
+      distinct.insert(u[i].used);
+    } else {
+      EXPECT_EQ(u[i].used, u[19].used);  // frozen at the last refit
+    }
+  }
+  EXPECT_GT(distinct.size(), 5u);       // it does change from update to update
+  EXPECT_NE(u[59].used, u[59].optimum);  // and the frozen Δ is no longer the optimum
 }
 
 // What every evaluation of a retraining saw: the Δ it scored, and the QStep
@@ -122,12 +176,7 @@ ScoredSteps scored_steps(const StepPolicy& policy, int epochs) {
   opt.policy = policy;
   opt.after_evaluation = [&](const EvalPoint& p) {
     out.scored.push_back(p.deltas);
-    std::vector<double> optimum;
-    for (const auto& g : hook.groups()) {
-      torch::Tensor w = g.param.detach().contiguous();
-      optimum.push_back(quant::qstep(w.data_ptr<float>(), static_cast<std::size_t>(w.numel()), 2).delta);
-    }
-    out.optimum.push_back(optimum);
+    out.optimum.push_back(qstep_of_float_weights(hook, 2));
   };
   Trainer trainer(model, data, torch::kCPU, &hook);
   out.fit = trainer.fit(opt);
@@ -199,7 +248,9 @@ TEST(Trainer, ConventionalIsTheSameInBothOrders) {
   for (std::size_t i = 0; i < a.fit.curve.size(); ++i) {
     EXPECT_EQ(a.fit.curve[i].deltas, b.fit.curve[i].deltas);
     EXPECT_EQ(a.fit.curve[i].dev_metric, b.fit.curve[i].dev_metric);
-    if (i > 0) EXPECT_EQ(a.fit.curve[i].train_loss, b.fit.curve[i].train_loss);  // the start has no loss (NaN)
+    if (i > 0) {  // the start has no loss (NaN)
+      EXPECT_EQ(a.fit.curve[i].train_loss, b.fit.curve[i].train_loss);
+    }
   }
   EXPECT_EQ(a.kept, b.kept);
 }
@@ -213,7 +264,7 @@ TEST(Trainer, EvaluationUsesQuantizedWeights) {
   // Substitute Q(w) by hand and evaluate without the hook: same error.
   {
     torch::NoGradGuard no_grad;
-    for (const auto& g : hook.groups()) g.param.copy_(quant::quantize_tensor(g.param, g.delta, 2));
+    for (const auto& g : hook.groups()) g.param.copy_(qretrain::testing::hand_quantize(g.param, g.delta, 2));
   }
   EXPECT_DOUBLE_EQ(Trainer(model, data, torch::kCPU).evaluate(data.test), quantized);
 }
