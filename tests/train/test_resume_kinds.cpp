@@ -30,6 +30,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using qretrain::testing::clusters;
 using qretrain::testing::expect_same_fit;
 using qretrain::testing::fit_quantized;
@@ -85,7 +86,8 @@ TEST(ResumeKinds, PlainSgdLearningRateScheduleSurvivesACrash) {
   opt.train.momentum = 0;  // plain SGD: no optimizer state but the learning rate
   opt.train.patience = 1;  // the rate halves at every non-improving evaluation
   const std::int64_t crash_at = 55;  // middle of the sixth epoch
-  const FitOutcome whole = expect_crash_resume_equals_uninterrupted(data, opt, crash_at, qretrain::testing::small_ffdnn);
+  const FitOutcome whole =
+      expect_crash_resume_equals_uninterrupted(data, opt, crash_at, qretrain::testing::small_ffdnn);
   // Strict only if the rate had decayed when the fit crashed (dev error
   // reaches its floor by epoch 4 here): the rate of epoch 6 is the one the
   // last evaluation records. A resume that went back to recipe.lr would train
@@ -368,6 +370,32 @@ TEST(CellResume, InterruptedRetrainingCellResumesAndItsStateIsRemoved) {
   expect_same_record(*a, *b);
   expect_same_checkpoint(cfg, data, methods::checkpoint_file(whole_cfg, "adaptive", 2, 1),
                          methods::checkpoint_file(cfg, "adaptive", 2, 1));
+}
+
+// `run --force` redoes every cell from the start, as `sweep --force` does
+// (sweep.cpp removes the states of the cells it redoes): a training state
+// left by an earlier process, perhaps of older code, is not resumed.
+TEST(CellResume, ForcedRunRedoesACellInsteadOfResumingItsState) {
+  auto data = clusters(320, 100);
+  TempDir dir;
+  const auto cfg = cell_config(dir, "adaptive");
+  const methods::Grid grid = methods::expand_grid(cfg);
+  const methods::Cell& cell = cell_named(grid, "16 seed 1 adaptive 2-bit");
+  const std::string state = resume_path_of(dir, cell.key);
+  report::Store store(dir.file("out/results.sqlite"));
+  methods::run_experiment(cfg, data, store, false);
+  {
+    ScopedStop stop;  // a forced rerun, interrupted as the cell starts training
+    EXPECT_THROW(methods::run_experiment(cfg, data, store, true), Interrupted);
+  }
+  ASSERT_TRUE(fs::exists(state));
+  ::testing::internal::CaptureStderr();
+  methods::run_experiment(cfg, data, store, true);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(log, Not(HasSubstr("resuming from " + state))) << "--force resumed the cell's old training state";
+  EXPECT_THAT(log, HasSubstr("16 adaptive 2-bit done"));  // the cell did run
+  EXPECT_FALSE(fs::exists(state));
+  EXPECT_TRUE(store.has_ok(cell.key));
 }
 
 }  // namespace
