@@ -31,6 +31,8 @@ void run_experiment(const config::ExperimentConfig& cfg, const data::Dataset& da
     for (std::size_t d : cell.after)
       if (!store.has_ok(grid.cells[d].key)) blocked = grid.cells[d].name();
     const auto started = std::chrono::steady_clock::now();
+    // --force redoes the cell from the start, as `sweep --force` does: a state left by an earlier process is dropped.
+    if (force) std::filesystem::remove(resume_file(grid.variants[cell.variant], cell.method, cell.bits, cell.seed));
     if (!blocked.empty()) session->record_failure(cell.method, cell.bits, "dependency failed: " + blocked, started);
     else run_cell(*session, cell);
     std::filesystem::remove(resume_file(grid.variants[cell.variant], cell.method, cell.bits, cell.seed));

@@ -16,47 +16,17 @@
 #include "quant/hand_quantize.h"
 #include "quant/qstep.h"
 #include "test_util.h"
+#include "train/resume_util.h"
 
 namespace qretrain::train {
 namespace {
 
-// Four Gaussian clusters in 16 dimensions: learnable to well under 10% error.
-data::Dataset clusters(int n_train = 2000, int n_eval = 400) {
-  torch::manual_seed(11);
-  auto centers = torch::randn({4, 16}) * 1.5;
-  auto make = [&](int n) {
-    auto y = torch::randint(0, 4, {n}, torch::kInt64);
-    auto x = centers.index_select(0, y) + torch::randn({n, 16});
-    return data::Split::of(x.view({n, 1, 4, 4}).contiguous(), y);
-  };
-  data::Dataset d;
-  d.name = "clusters";
-  d.input_shape = {1, 4, 4};
-  d.num_classes = 4;
-  d.train = make(n_train);
-  d.dev = make(n_eval);
-  d.test = make(n_eval);
-  return d;
-}
-
-models::Network small_ffdnn(const data::Dataset& d) {
-  config::NetworkConfig net;
-  net.kind = "ffdnn";
-  net.hidden = {32, 32};
-  return models::make_network(net, {d.input_shape, d.num_classes});
-}
-
-FitOptions options(double lr, int epochs) {
-  FitOptions o;
-  o.train.optimizer = "sgd_nesterov";
-  o.train.momentum = 0.9;
-  o.train.batch_size = 32;
-  o.train.patience = 4;
-  o.train.lr_decay = 0.5;
-  o.recipe = {lr, lr / 1000, epochs};
-  o.tag = "test";
-  return o;
-}
+using qretrain::testing::clusters;
+using qretrain::testing::expect_same_fit;
+using qretrain::testing::fit_quantized;
+using qretrain::testing::FitOutcome;
+using qretrain::testing::options;
+using qretrain::testing::small_ffdnn;
 
 TEST(Trainer, TinyFloatTrainingLearns) {
   auto data = clusters();
@@ -291,49 +261,8 @@ TEST(Trainer, CheckpointRoundTripKeepsWeightsAndSteps) {
 }
 
 // A fit that stops (crash or signal) and is resumed from its saved training
-// state ends exactly where an uninterrupted fit ends: same weights, same Δ,
-// same curve, same step count.
-struct FitOutcome {
-  FitResult result;
-  std::vector<torch::Tensor> state;
-  std::vector<double> deltas;
-};
-
-FitOutcome fit_quantized(const data::Dataset& data, FitOptions opt, const std::string& resume_path = "") {
-  torch::manual_seed(3);
-  auto model = small_ffdnn(data);
-  quant::QuantHook hook(*model, 2);
-  opt.policy.when = StepPolicy::When::EveryUpdateFirstEpochs;  // Δ moves every update: a strict check
-  opt.policy.first_epochs = 2;
-  opt.resume_path = resume_path;
-  Trainer trainer(model, data, torch::kCPU, &hook);
-  FitOutcome out;
-  out.result = trainer.fit(opt);
-  out.state = models::copy_state(*model);
-  out.deltas = hook.steps();
-  return out;
-}
-
-void expect_same_fit(const FitOutcome& a, const FitOutcome& b) {
-  EXPECT_EQ(a.result.steps, b.result.steps);
-  EXPECT_EQ(a.result.epochs, b.result.epochs);
-  EXPECT_EQ(a.result.best_index, b.result.best_index);
-  EXPECT_EQ(a.result.best_dev, b.result.best_dev);
-  EXPECT_EQ(a.deltas, b.deltas);
-  ASSERT_EQ(a.result.curve.size(), b.result.curve.size());
-  for (std::size_t i = 0; i < a.result.curve.size(); ++i) {
-    SCOPED_TRACE(i);
-    EXPECT_EQ(a.result.curve[i].step, b.result.curve[i].step);
-    EXPECT_EQ(a.result.curve[i].lr, b.result.curve[i].lr);
-    EXPECT_EQ(a.result.curve[i].dev_metric, b.result.curve[i].dev_metric);
-    const double la = a.result.curve[i].train_loss, lb = b.result.curve[i].train_loss;
-    EXPECT_TRUE(la == lb || (std::isnan(la) && std::isnan(lb))) << la << " vs " << lb;
-    EXPECT_EQ(a.result.curve[i].deltas, b.result.curve[i].deltas);
-  }
-  ASSERT_EQ(a.state.size(), b.state.size());
-  for (std::size_t i = 0; i < a.state.size(); ++i) EXPECT_TRUE(torch::equal(a.state[i], b.state[i])) << i;
-}
-
+// state ends exactly where an uninterrupted fit ends (FitOutcome,
+// fit_quantized and expect_same_fit live in train/resume_util.h).
 TEST(TrainerResume, CrashMidEpochThenResumeEqualsUninterrupted) {
   auto data = clusters(960, 200);  // 30 updates per epoch
   auto opt = options(0.05, 3);
