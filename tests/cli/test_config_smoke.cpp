@@ -2,7 +2,10 @@
 // limits set on the command line: each trains on a small fixture in the
 // dataset's real format, stores runs whose numbers beat chance by a margin a
 // broken model does not reach, prints its table (with the paper's numbers
-// beside ours) and plots Fig. 2. The grids (table*, fig2, refit_order,
+// beside ours) and plots Fig. 2. With the optimizer step removed (a model
+// that never learns) the runs score: Fashion-MNIST fixture 88-92% error,
+// SVHN fixture 85-92%, speech stand-in 98%, TIMIT fixture 91-92%, GCIDE and
+// the wiki text 8.02 bits per character; every threshold below fails them. The grids (table*, fig2, refit_order,
 // sweep_bench) list the cells their keys describe, and one grid is swept.
 //
 // The working folder holds `configs` as a link to the repository's, so the
@@ -59,6 +62,18 @@ std::vector<std::string> split(const std::string& s, const std::string& sep) {
     out.push_back(s.substr(start, at - start));
   out.push_back(s.substr(start));
   return out;
+}
+
+// Loads a config as the program does when run in `cwd` (relative paths in
+// it resolve there), restoring the working directory even when it throws.
+config::ExperimentConfig load_in(const fs::path& cwd, const std::string& file,
+                                 const std::vector<std::string>& overrides) {
+  struct Back {
+    fs::path to = fs::current_path();
+    ~Back() { fs::current_path(to); }
+  } back;
+  fs::current_path(cwd);
+  return config::load(file, overrides);
 }
 
 // A working folder laid out like the repository root.
@@ -124,18 +139,12 @@ void run_smoke(const Workspace& ws, const Smoke& s) {
   report::Store store((ws.path() / ("out-" + s.config) / "results.sqlite").string());
   const auto runs = store.runs(s.config);
   ASSERT_GE(runs.size(), 2u);
-  config::ExperimentConfig resolved;
-  {
-    // What the config asks for, to count the runs it must have made.
-    const fs::path previous = fs::current_path();
-    fs::current_path(ws.path());
-    std::vector<std::string> overrides;
-    static const std::regex set_re(R"(--set (\S+))");
-    for (std::sregex_iterator it(s.sets.begin(), s.sets.end(), set_re), end; it != end; ++it)
-      overrides.push_back((*it)[1]);
-    resolved = config::load("configs/" + s.config + ".yaml", overrides);
-    fs::current_path(previous);
-  }
+  // What the config asks for, to count the runs it must have made.
+  std::vector<std::string> overrides;
+  static const std::regex set_re(R"(--set (\S+))");
+  for (std::sregex_iterator it(s.sets.begin(), s.sets.end(), set_re), end; it != end; ++it)
+    overrides.push_back((*it)[1]);
+  const config::ExperimentConfig resolved = load_in(ws.path(), "configs/" + s.config + ".yaml", overrides);
   EXPECT_EQ(runs.size(), 1 + resolved.quant.bits.size() * resolved.quant.methods.size());
   for (const auto& r : runs) {
     SCOPED_TRACE(r.method + " " + std::to_string(r.bits));
@@ -435,13 +444,7 @@ TEST(ConfigSmoke, GridsListTheirCells) {
     const std::string args = "--config configs/" + stem + ".yaml --set dataset.path=. --set output.dir=out-" + stem;
     auto r = run_qretrain("sweep --list " + args, ws.path());
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    config::ExperimentConfig cfg;
-    {
-      const fs::path previous = fs::current_path();
-      fs::current_path(ws.path());
-      cfg = config::load("configs/" + stem + ".yaml", {"dataset.path=."});
-      fs::current_path(previous);
-    }
+    const config::ExperimentConfig cfg = load_in(ws.path(), "configs/" + stem + ".yaml", {"dataset.path=."});
     const std::size_t expected = expected_cells(cfg);
     if (hand_counted.count(stem)) {
       EXPECT_EQ(expected, hand_counted.at(stem));
