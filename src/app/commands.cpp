@@ -267,7 +267,8 @@ void print_text_splits(const std::vector<NamedSplit>& splits) {
   for (const auto& [name, split] : splits) {
     auto counts = torch::bincount(split->x.to(torch::kInt64), {}, 256).to(torch::kFloat64);
     auto p = counts.masked_select(counts.gt(0)) / counts.sum();
-    const double entropy = -(p * p.log2()).sum().item<double>();
+    // Clamped at 0: a split of one symbol sums to 0, whose negation printed "-0.000".
+    const double entropy = std::max(0.0, -(p * p.log2()).sum().item<double>());
     std::cout << fmt::format("| {} | {} | {} | {:.3f} |\n", name, split->size(), p.numel(), entropy);
   }
   std::cout << "\n(a train_limit/dev_limit/test_limit in the config counts bytes)\n";
