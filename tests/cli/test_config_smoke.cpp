@@ -371,7 +371,7 @@ const char* kTinyLm = "--set dataset.train_limit=32768 --set dataset.dev_limit=4
 
 TEST(ConfigSmoke, GcideFamily) {
   const char* gcide = "/usr/share/dictd/gcide.dict.dz";
-  if (!fs::exists(gcide)) GTEST_SKIP() << gcide << " is not installed (Debian dict-gcide)";
+  ASSERT_TRUE(fs::exists(gcide)) << gcide << " is missing: scripts/install-deps.sh installs dict-gcide";
   Workspace ws;
   run_smoke(ws, {"gcide_64", kTinyLm, 8, 6, 6, 7, "64"});
 }

@@ -225,6 +225,7 @@ TEST(SweepCli, SigtermToTheSweepAloneStopsItsCellsAtOnce) {
 // Each bad grid or option: exit 2, one line naming the problem, nothing written.
 TEST(SweepCli, BadGridsAreErrorsBeforeAnythingRuns) {
   TempDir dir;
+  std::filesystem::create_directories(dir.path() / "fm");  // the grid is checked before the data is read
   dir.write("grid.yaml", kSweepConfig);
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"--set quant.bits=[]", "quant.bits"},
