@@ -31,18 +31,8 @@ using ::testing::StartsWith;
 using qretrain::testing::CommandResult;
 using qretrain::testing::run_qretrain;
 using qretrain::testing::TempDir;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
+using qretrain::testing::lines_of;
+using qretrain::testing::slurp;
 
 // One CSV record per line (no field of these files spans lines), with
 // quoted fields ("a,b", doubled quotes) as RFC 4180 writes them.

@@ -40,20 +40,10 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using qretrain::testing::run_qretrain;
 using qretrain::testing::TempDir;
+using qretrain::testing::lines_of;
+using qretrain::testing::slurp;
 
 const fs::path kRepo = QRETRAIN_SOURCE_DIR;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
 
 std::vector<std::string> split(const std::string& s, const std::string& sep) {
   std::vector<std::string> out;

@@ -21,11 +21,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using qretrain::testing::error_of;
 using qretrain::testing::TempDir;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
+using qretrain::testing::slurp;
 
 // A run of experiment "std" on the stand-in data; `points` evaluations whose
 // dev metric falls from `dev0` by 1 per epoch (none for direct quantization).

@@ -14,6 +14,7 @@ namespace {
 using ::testing::HasSubstr;
 using qretrain::testing::error_of;
 using qretrain::testing::TempDir;
+using qretrain::testing::slurp;
 
 RunRecord adaptive_run(const std::string& network, int bits, int seed) {
   RunRecord r;
@@ -33,11 +34,6 @@ RunRecord adaptive_run(const std::string& network, int bits, int seed) {
     r.curve.push_back(p);
   }
   return r;
-}
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
 
 TEST(Plot, PicksTheRunsOfOneNetworkAndSeedByBitWidth) {
