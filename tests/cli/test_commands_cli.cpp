@@ -31,6 +31,7 @@ using ::testing::StartsWith;
 using qretrain::testing::CommandResult;
 using qretrain::testing::run_qretrain;
 using qretrain::testing::TempDir;
+using qretrain::testing::split;
 using qretrain::testing::lines_of;
 using qretrain::testing::slurp;
 
@@ -53,15 +54,6 @@ std::vector<std::string> csv_fields(const std::string& line) {
       out.back() += c;
     }
   }
-  return out;
-}
-
-std::vector<std::string> split(const std::string& s, const std::string& sep) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (std::size_t at; (at = s.find(sep, start)) != std::string::npos; start = at + sep.size())
-    out.push_back(s.substr(start, at - start));
-  out.push_back(s.substr(start));
   return out;
 }
 

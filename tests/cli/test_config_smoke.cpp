@@ -30,6 +30,7 @@
 #include "data/sphere.h"
 #include "report/paper.h"
 #include "report/store.h"
+#include "methods/grid_util.h"
 #include "test_util.h"
 
 namespace qretrain {
@@ -38,21 +39,14 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
+using qretrain::testing::expected_cells;
 using qretrain::testing::run_qretrain;
 using qretrain::testing::TempDir;
+using qretrain::testing::split;
 using qretrain::testing::lines_of;
 using qretrain::testing::slurp;
 
 const fs::path kRepo = QRETRAIN_SOURCE_DIR;
-
-std::vector<std::string> split(const std::string& s, const std::string& sep) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (std::size_t at; (at = s.find(sep, start)) != std::string::npos; start = at + sep.size())
-    out.push_back(s.substr(start, at - start));
-  out.push_back(s.substr(start));
-  return out;
-}
 
 // Loads a config as the program does when run in `cwd` (relative paths in
 // it resolve there), restoring the working directory even when it throws.
@@ -392,20 +386,6 @@ TEST(ConfigSmoke, WikiFamily) {
 }
 
 // ---- The grids ----------------------------------------------------------
-
-// The cells a grid must have, counted from its keys by README "Sweeps".
-std::size_t expected_cells(const config::ExperimentConfig& cfg) {
-  const std::size_t networks = std::max<std::size_t>(1, cfg.grid_networks.size());
-  const int lowest = *std::min_element(cfg.quant.bits.begin(), cfg.quant.bits.end());
-  std::size_t per_seed = 1;
-  for (const auto& m : cfg.quant.methods) {
-    if (m == "control") per_seed += 1;
-    else if (m == "gradual" || m == "adaptive+gradual")
-      per_seed += static_cast<std::size_t>(cfg.quant.gradual_start_bits - lowest + 1);
-    else per_seed += cfg.quant.bits.size();
-  }
-  return networks * cfg.seeds.size() * per_seed;
-}
 
 // `sweep --list` of every grid config (table*, fig*, refit_order*,
 // sweep_bench*), run where its data is not (dataset.path pointed at the

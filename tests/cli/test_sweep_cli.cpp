@@ -24,12 +24,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using qretrain::testing::run_qretrain;
 using qretrain::testing::TempDir;
-
-int occurrences(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
+using qretrain::testing::occurrences;
 
 const char* kSweepConfig = R"(name: tinysweep
 dataset:
@@ -57,10 +52,14 @@ TEST(SweepCli, ParallelSweepEqualsSequentialRunAndRecordsTheDivergedCell) {
   TempDir dir;
   qretrain::testing::fashion_fixture(dir);
   dir.write("grid.yaml", kSweepConfig);
-  ::setenv("QRETRAIN_TEST_DIVERGE", "adaptive:3", 1);
-  auto swept = run_qretrain("sweep --config grid.yaml --jobs 2", dir.path());
-  auto sequential = run_qretrain("run --config grid.yaml --set runtime.progress=off --set runtime.blas_threads=1 --set output.dir=seq", dir.path());
-  ::unsetenv("QRETRAIN_TEST_DIVERGE");
+  qretrain::testing::CommandResult swept, sequential;
+  {
+    qretrain::testing::ScopedEnv diverge("QRETRAIN_TEST_DIVERGE", "adaptive:3");
+    swept = run_qretrain("sweep --config grid.yaml --jobs 2", dir.path());
+    sequential = run_qretrain("run --config grid.yaml --set runtime.progress=off --set runtime.blas_threads=1 "
+                              "--set output.dir=seq",
+                              dir.path());
+  }
   ASSERT_EQ(swept.exit_code, 0) << swept.err;
   ASSERT_EQ(sequential.exit_code, 0) << sequential.err;
   // 2 seeds x (float + direct x2 + adaptive x2 + control) = 12 cells.

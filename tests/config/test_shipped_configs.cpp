@@ -20,6 +20,7 @@
 #include "methods/cells.h"
 #include "models/network.h"
 #include "report/paper.h"
+#include "methods/grid_util.h"
 #include "test_util.h"
 #include "util/error.h"
 
@@ -28,6 +29,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using qretrain::testing::expected_cells;
 using qretrain::testing::TempDir;
 
 const fs::path kRepo = QRETRAIN_SOURCE_DIR;
@@ -106,23 +108,6 @@ std::int64_t expected_parameters(const config::ExperimentConfig& one, const mode
     return n + in * spec.num_classes + spec.num_classes;
   }
   return -1;  // not documented: only built
-}
-
-// The cells a config's grid must have, counted from its keys by the rules of
-// README "Sweeps": per network and seed a float baseline, one cell per bit
-// width for direct / conventional / adaptive, one for control, and one per
-// stage from quant.gradual.start_bits down to the lowest bit width for
-// gradual and adaptive+gradual.
-std::size_t expected_cells(const config::ExperimentConfig& cfg) {
-  const std::size_t networks = std::max<std::size_t>(1, cfg.grid_networks.size());
-  const int lowest = *std::min_element(cfg.quant.bits.begin(), cfg.quant.bits.end());
-  std::size_t per_seed = 1;
-  for (const auto& m : cfg.quant.methods) {
-    if (m == "control") per_seed += 1;
-    else if (m == "gradual" || m == "adaptive+gradual") per_seed += static_cast<std::size_t>(cfg.quant.gradual_start_bits - lowest + 1);
-    else per_seed += cfg.quant.bits.size();
-  }
-  return networks * cfg.seeds.size() * per_seed;
 }
 
 // Everything a config can be checked for without its data.

@@ -17,6 +17,7 @@
 #include "models/network.h"
 #include "quant/hook.h"
 #include "report/store.h"
+#include "methods/grid_util.h"
 #include "test_util.h"
 #include "train/resume_util.h"
 #include "train/trainer.h"
@@ -26,8 +27,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using qretrain::testing::cell_named;
 using qretrain::testing::clusters;
 using qretrain::testing::TempDir;
+using qretrain::testing::occurrences;
+using qretrain::testing::ScopedEnv;
 
 // A tiny experiment for `clusters` data: a 16-unit FFDNN, a 2-bit target, a
 // gradual chain 3 -> 2; `train` and `retrain` are the indented keys of those
@@ -57,13 +61,6 @@ output:
 )",
                                                             train, retrain, methods, quant_extra,
                                                             dir.file("out"))));
-}
-
-const Cell& cell_named(const Grid& g, const std::string& name) {
-  for (const auto& c : g.cells)
-    if (c.name() == name) return c;
-  ADD_FAILURE() << "no cell " << name;
-  return g.cells.front();
 }
 
 models::Network fresh_network(const config::ExperimentConfig& cfg, const data::Dataset& data) {
@@ -234,7 +231,10 @@ TEST(Methods, ConventionalExhaustiveSearchPicksTheBruteForceArgmin) {
   // Brute force, layer by layer: every candidate Δ_g * 2^(-1 + 2i/(P-1)),
   // i = 0..P-1 (hand-worked for P = 5), scored on dev with the other layers
   // at their current values; the lowest error wins, the first on a tie.
-  const double multipliers[points] = {0.5, M_SQRT1_2, 1.0, M_SQRT2, 2.0};
+  // (2^(-1/2) and 2^(1/2) computed as the search computes them: the tie
+  // between two candidates must be the same floating-point comparison.)
+  const double multipliers[points] = {0.5, std::pow(2.0, -1.0 + 2.0 * 1 / 4), 1.0, std::pow(2.0, -1.0 + 2.0 * 3 / 4),
+                                      2.0};
   Saved base = baseline_of(cfg, data);
   const std::vector<double> initial = qstep_of(*base.net, 2);
   std::vector<double> steps = initial;
@@ -318,21 +318,6 @@ TEST(Methods, GradualStageStartsFromThePreviousStagesKeptNetwork) {
 
 // ---- a cell whose dependency failed ----
 
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
-  ~ScopedEnv() { ::unsetenv(name_); }
-
- private:
-  const char* name_;
-};
-
-int count_of(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 // A cell recorded as failed because of `dependency`, that trained nothing.
 void expect_blocked(const report::Store& store, const config::ExperimentConfig& cfg, const Grid& grid,
                     const std::string& name, const std::string& dependency) {
@@ -363,7 +348,7 @@ TEST(Methods, CellsAfterAFailedBaselineAreRecordedAsBlockedAndDoNotTrain) {
     const std::string log = ::testing::internal::GetCapturedStderr();
     // Only the float cell trained; a dependent cell that ran anyway would
     // train (and fail) the baseline again, with the divergence as its reason.
-    EXPECT_EQ(count_of(log, "training the float baseline"), 1) << log;
+    EXPECT_EQ(occurrences(log, "training the float baseline"), 1) << log;
   }
   const Grid grid = expand_grid(cfg);
   ASSERT_EQ(grid.cells.size(), 4u);

@@ -10,34 +10,34 @@
 #   tests/mutations/run.sh [BUILD_DIR] [ID...]      (default build/, every mutation)
 #
 # A mutation line: ID <tab> FILE <tab> OLD <tab> NEW <tab> TESTS <tab> WHAT
-# OLD must occur exactly once in FILE. TESTS: a gtest filter for
-# qretrain_tests, or "ctest:REGEX" for tests that ctest runs (shell tests).
+# OLD must occur exactly once in FILE ("\n" stands for a newline); TESTS is
+# a gtest filter for qretrain_tests.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-build=${1:-build}
+build=$(realpath "${1:-build}")
 shift || true
+cd "$(dirname "$0")/../.."
 only=" $* "
 table=tests/mutations/mutations.tsv
 results=()
 status=0
-# Run TESTS (a gtest filter, or ctest:REGEX) against the current build; the log goes to $2.
+# A backup left beside a source means an earlier run was killed before it
+# could restore it: restore it by hand (mv FILE.mutation-backup FILE) first.
+left=$(find src -name '*.mutation-backup')
+[ -z "$left" ] || { echo "an earlier run left mutated sources; restore them first: $left" >&2; exit 1; }
+for id in $only; do
+  cut -f1 "$table" | grep -qxF -- "$id" || { echo "no mutation named $id in $table" >&2; exit 1; }
+done
+# Run the tests of gtest filter $1 against the current build (10 minutes at
+# most: a mutation that hangs counts as caught); the log goes to $2.
 run_tests() {
-  if [[ "$1" == ctest:* ]]; then
-    (cd "$build" && ctest -R "${1#ctest:}" --output-on-failure) > "$2" 2>&1
-  else
-    OMP_NUM_THREADS=1 "$build/tests/qretrain_tests" --gtest_filter="$1" > "$2" 2>&1
-  fi
+  OMP_NUM_THREADS=1 timeout 600 "$build/tests/qretrain_tests" --gtest_filter="$1" > "$2" 2>&1 < /dev/null
 }
 # First, unbroken: every named test must pass, or "caught" would mean nothing.
 cmake --build "$build" -j "$(nproc)" --target qretrain qretrain_tests > /tmp/mutation-baseline.build.log 2>&1
-gtest_filters=$(grep -v '^#' "$table" | cut -f5 | grep -v '^ctest:' | sort -u | paste -sd: -)
-run_tests "$gtest_filters" /tmp/mutation-baseline.test.log || {
+run_tests "$(grep -v '^#' "$table" | cut -f5 | sort -u | paste -sd: -)" /tmp/mutation-baseline.test.log || {
   tail -30 /tmp/mutation-baseline.test.log; echo "the named tests fail without any mutation" >&2; exit 1; }
-for t in $(grep -v '^#' "$table" | cut -f5 | grep '^ctest:' | sort -u); do
-  run_tests "$t" /tmp/mutation-baseline.test.log || {
-    tail -30 /tmp/mutation-baseline.test.log; echo "$t fails without any mutation" >&2; exit 1; }
-done
-while IFS=$'\t' read -r id file old new tests what; do
+# Fields are separated by single tabs and none may be empty (read merges tabs).
+while IFS=$'\t' read -r -u 3 id file old new tests what; do
   [ -z "$id" ] || [ "${id#\#}" != "$id" ] && continue
   [ "$only" = "  " ] || [[ "$only" == *" $id "* ]] || continue
   old=${old//\\n/$'\n'}
@@ -53,14 +53,14 @@ while IFS=$'\t' read -r id file old new tests what; do
   trap restore EXIT
   OLD="$old" NEW="$new" perl -0pi -e 's/\Q$ENV{OLD}\E/$ENV{NEW}/' "$file"
   echo "== $id: $what" >&2
-  if ! cmake --build "$build" -j "$(nproc)" --target qretrain qretrain_tests > "/tmp/mutation-$id.build.log" 2>&1; then
+  if ! cmake --build "$build" -j "$(nproc)" --target qretrain qretrain_tests > "/tmp/mutation-$id.build.log" 2>&1 < /dev/null; then
     results+=("| $id | \`$file\` | $what | — | does not build (see /tmp/mutation-$id.build.log) |")
     status=1
   else
     log="/tmp/mutation-$id.test.log"
     run_tests "$tests" "$log" && rc=0 || rc=$?
     failed=$(grep -E "^\[  FAILED  \] [A-Za-z]" "$log" | grep -v "listed below" | sed -E 's/^\[  FAILED  \] ([^ ,]+).*/\1/' | sort -u | paste -sd' ' - || true)
-    [[ "$tests" == ctest:* ]] && failed=$(grep -E "\*\*\*Failed|Failed  " "$log" | sed -E 's/.*: ([A-Za-z0-9_.]+) .*/\1/' | sort -u | paste -sd' ' - || true)
+    [ "$rc" -eq 124 ] && failed="timed out"
     if [ "$rc" -ne 0 ]; then
       results+=("| $id | \`$file\` | $what | ${failed:-exit $rc} | caught |")
     else
@@ -70,7 +70,7 @@ while IFS=$'\t' read -r id file old new tests what; do
   fi
   restore
   trap - EXIT
-done < "$table"
+done 3< "$table"
 # Rebuild the unbroken program so the build folder is left as it was.
 cmake --build "$build" -j "$(nproc)" --target qretrain qretrain_tests > /tmp/mutation-restore.build.log 2>&1
 echo "| id | file | breakage | failing tests | result |"

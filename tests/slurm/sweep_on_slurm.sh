@@ -52,7 +52,7 @@ quant:
 output:
   dir: out
 YAML
-  sed -i "s|path: FIXTURE|path: $work/fm|" "$1/grid.yaml"
+  FIXTURE="$work/fm" perl -pi -e 's/path: FIXTURE/path: $ENV{FIXTURE}/' "$1/grid.yaml"
 }
 
 echo "== local: qretrain sweep --jobs 2"

@@ -69,7 +69,7 @@ runtime:
 output:
   dir: out
 YAML
-  sed -i "s|path: FIXTURE|path: $work/fm|" "$1/grid.yaml"
+  FIXTURE="$work/fm" perl -pi -e 's/path: FIXTURE/path: $ENV{FIXTURE}/' "$1/grid.yaml"
 }
 export QRETRAIN_TEST_DIVERGE=adaptive:2
 
@@ -137,19 +137,33 @@ sigterm_phase() {
   pgid=""
   cat term.log >> kill.log
   [ "$status" -eq 130 ] || { tail -20 term.log; echo "FAIL: SIGTERM should stop the sweep with status 130, got $status"; exit 1; }
-  grep -q "stopped" term.log || { tail -20 term.log; echo "FAIL: no 'stopped' message"; exit 1; }
+  grep -q "sweep 'killgrid' stopped: " term.log || { tail -20 term.log; echo "FAIL: no 'stopped' message"; exit 1; }
   # On a fresh folder every "(training state saved)" in the cells' logs is
   # one cell this SIGTERM stopped mid-training.
   term_interrupted=$(saved_states)
-  [ "$term_interrupted" -gt 0 ] || {
-    tail -20 term.log; echo "FAIL: SIGTERM stopped no training cell with its state saved"; exit 1; }
   echo "stopped with status 130 ${term_s} s after SIGTERM to the sweep alone; $(grep -c '| interrupted' term.log || true) cells interrupted, $term_interrupted of them with their state saved; $(stored_runs) runs stored"
+}
+
+# The SIGTERM phase on a fresh folder until it stops a training cell with
+# its state saved: rarely, the cell whose saved state triggered the signal
+# finishes before the signal reaches it while the other job is starting up.
+fresh_start_with_sigterm() {
+  local tries
+  for tries in 1 2 3; do
+    rm -rf out kill.out kill.log term.log
+    sigterm_phase
+    [ "$term_interrupted" -gt 0 ] && return 0
+    echo "(SIGTERM stopped no training cell with its state saved; again on a fresh folder)"
+  done
+  tail -20 term.log
+  echo "FAIL: SIGTERM stopped no training cell with its state saved (3 tries)"
+  exit 1
 }
 
 echo "== the same sweep, stopped by SIGTERM, then killed with SIGKILL at random moments"
 write_config "$work/kill"
 cd "$work/kill"
-sigterm_phase
+fresh_start_with_sigterm
 kills=0
 attempts=0
 while [ "$kills" -lt "$KILLS" ]; do
@@ -186,8 +200,7 @@ while [ "$kills" -lt "$KILLS" ]; do
     echo "(attempt $attempts: the sweep had finished within ${delay} s; starting over on a fresh folder)"
     mkdir -p "$work/finished"
     mv attempt.log "$work/finished/attempt-$attempts.log"
-    rm -rf out kill.out kill.log term.log
-    sigterm_phase
+    fresh_start_with_sigterm
     kills=0
   fi
 done
@@ -195,12 +208,19 @@ done
 echo "== resume to the end"
 "$Q" sweep --config grid.yaml --jobs 2 > table.md 2>> kill.log || { tail -50 kill.log; exit 1; }
 resumed=$(cat out/logs/cells/*.log | grep -c "resuming from" || true)
-echo "cells that resumed a saved training state: $resumed"
-# Every cell stopped by SIGTERM had saved its state, and each start of such
-# a cell resumes from it: fewer means resume is broken and those cells
-# silently started over, which the equality below would miss.
-[ "$resumed" -ge "$term_interrupted" ] && [ "$resumed" -gt 0 ] || {
-  echo "FAIL: $resumed cells resumed from a saved training state, but SIGTERM alone interrupted $term_interrupted"; exit 1; }
+echo "resumes from a saved training state: $resumed"
+# Per cell: a cell stopped with its state saved ("(training state saved)",
+# SIGTERM here) resumes from that state at its next start, so its log holds
+# at least as many resumes as such stops. Fewer means those cells silently
+# started over, which the equality below would miss (a fresh start is just
+# as deterministic).
+for log in out/logs/cells/*.log; do
+  stops=$(grep -c "(training state saved)" "$log" || true)
+  resumes=$(grep -c "resuming from" "$log" || true)
+  [ "$resumes" -ge "$stops" ] || {
+    echo "FAIL: $log: stopped $stops times with its state saved but resumed $resumes times"; exit 1; }
+done
+[ "$resumed" -gt 0 ] || { echo "FAIL: no cell resumed from a saved training state"; exit 1; }
 
 cells=28
 for d in "$work/ref" "$work/kill"; do
@@ -215,7 +235,7 @@ for d in "$work/ref" "$work/kill"; do
 done
 grep -q "training loss became nan" <("$Q" export --config grid.yaml --format jsonl) || {
   echo "FAIL: the divergence is not recorded as the reason"; exit 1; }
-grep -q "| failed" "$work/kill/table.md" || grep -q "failed" "$work/kill/table.md" || {
+grep -q "| failed (2x) |" "$work/kill/table.md" || {
   echo "FAIL: the table does not show the failed cells"; cat "$work/kill/table.md"; exit 1; }
 
 (cd "$work/ref" && "$Q" table --config grid.yaml --format csv) > ref.csv
@@ -227,5 +247,5 @@ if ! diff <(stable_export "$work/ref") <(stable_export "$work/kill") > export.di
   exit 1
 fi
 wall=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
-echo "PASS: $KILLS kills ($attempts attempts), $cells cells, $resumed resumed from saved state; tables and stored runs (curves included) identical to the uninterrupted sweep; ${wall} s in all"
+echo "PASS: $KILLS kills ($attempts attempts), $cells cells, $resumed resumes from a saved state; tables and stored runs (curves included) identical to the uninterrupted sweep; ${wall} s in all"
 cat ref.csv
