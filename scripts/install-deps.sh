@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake git pkg-config
   libtorch-dev              # LibTorch 1.13 (CPU): tensors, autograd, nn modules, optimizers
+  libdnnl-dev               # oneDNN's headers: its AVX-512 sgemm behind runtime.gemm (LibTorch loads the library already)
+  python3-torch             # the plain PyTorch eager loop that scripts/bench-vs-pytorch.sh measures qretrain against
   libopenblas0-pthread      # fast BLAS behind LibTorch (Debian's default libblas is the slow reference one)
   libcli11-dev              # command-line parsing
   libyaml-cpp-dev           # YAML experiment configs

@@ -15,6 +15,7 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <torch/csrc/autograd/profiler.h>
 #include <fmt/format.h>
 
 #include "../bench_util.h"
@@ -98,8 +99,10 @@ data::Dataset random_text(std::int64_t bytes) {
 int main(int argc, char** argv) {
   CLI::App app{"qretrain training throughput, for scripts/bench-vs-pytorch.sh"};
   std::string model = "lenet5", mode = "float";
+  std::string gemm_setting = "auto";
   int steps = 100, reps = 3, omp = 0, blas = 0, bits = 2;
   bool peak = false;
+  std::string trace;
   app.add_option("--model", model, "ffdnn512 | ffdnn1024 | lstm | lenet5 | cnn_c | cnn_v");
   app.add_option("--mode", mode,
                  "float | quant (w_q every update, Δ fixed) | epoch (Δ refit at each of 2 epochs' start) | update "
@@ -108,7 +111,9 @@ int main(int argc, char** argv) {
   app.add_option("--reps", reps, "timed fits after the warm-up");
   app.add_option("--omp", omp, "intra-op (OpenMP) threads; 0 = qretrain's default for the model");
   app.add_option("--blas", blas, "OpenBLAS threads; 0 = qretrain's default for the model");
+  app.add_option("--gemm", gemm_setting, "runtime.gemm: auto | openblas | onednn");
   app.add_option("--bits", bits, "weight bits of the quantized modes");
+  app.add_option("--trace", trace, "write LibTorch's profiler trace (Chrome JSON) of one more fit to this file");
   app.add_flag("--peak", peak, "print the sgemm peak with these threads and exit");
   CLI11_PARSE(app, argc, argv);
   log::set_level(spdlog::level::warn);
@@ -116,6 +121,7 @@ int main(int argc, char** argv) {
   config::RuntimeConfig rt;
   rt.threads = omp;
   rt.blas_threads = blas;
+  rt.gemm = gemm_setting;
   if (peak) {
     app::configure_threads(rt, false);
     std::printf("{\"impl\": \"qretrain\", \"sgemm_peak_gflops\": %.2f, \"threads\": \"%s\"}\n",
@@ -181,6 +187,10 @@ int main(int argc, char** argv) {
         "\"params\": %lld, \"threads\": \"%s\"}\n",
         model.c_str(), mode.c_str(), r, per_s, static_cast<long long>(params), app::thread_summary().c_str());
     std::fflush(stdout);
+  }
+  if (!trace.empty()) {
+    torch::autograd::profiler::RecordProfile profile(trace);
+    fit_once(steps);
   }
   return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "train/trainer.h"
 #include "util/error.h"
+#include "util/gemm.h"
 
 namespace qretrain::app {
 namespace {
@@ -22,18 +23,31 @@ void on_stop_signal(int) { train::g_stop_requested = true; }
 
 }  // namespace
 
+ThreadPlan plan_threads(const config::RuntimeConfig& rt, bool convolutional) {
+  const int machine = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int cores = rt.cores > 0 ? std::min(rt.cores, machine) : machine;
+  ThreadPlan plan;
+  plan.gemm = gemm::resolve(rt.gemm);
+  // oneDNN runs products and convolutions alike on OpenMP: one pool, all cores.
+  const bool openmp_only = convolutional || plan.gemm == gemm::Backend::OneDnn;
+  plan.threads = rt.threads > 0 ? rt.threads : (openmp_only ? cores : 1);
+  plan.blas_threads = rt.blas_threads > 0 ? rt.blas_threads : (openmp_only ? 1 : cores);
+  return plan;
+}
+
 void configure_threads(const config::RuntimeConfig& rt, bool convolutional) {
-  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  torch::set_num_threads(rt.threads > 0 ? rt.threads : (convolutional ? cores : 1));
-  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-    set(rt.blas_threads > 0 ? rt.blas_threads : (convolutional ? 1 : cores));
+  const ThreadPlan plan = plan_threads(rt, convolutional);
+  gemm::set_backend(plan.gemm);
+  torch::set_num_threads(plan.threads);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(plan.blas_threads);
 }
 
 std::string thread_summary() {
   std::string blas = "BLAS threads unknown";
   if (auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads")))
     blas = fmt::format("{} OpenBLAS", get());
-  return fmt::format("{} intra-op (OpenMP) + {} threads", torch::get_num_threads(), blas);
+  return fmt::format("{} intra-op (OpenMP) + {} threads, GEMM in {}", torch::get_num_threads(), blas,
+                     gemm::name(gemm::backend()));
 }
 
 torch::Device resolve_device(const std::string& setting) {

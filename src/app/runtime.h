@@ -6,15 +6,24 @@
 #include <torch/torch.h>
 
 #include "config/config.h"
+#include "util/gemm.h"
 
 namespace qretrain::app {
 
-// Thread setup per workload, chosen by measurement (bench/bench_train.cpp,
-// README "Threads"): convolutions run in oneDNN on OpenMP, so convolutional
-// networks get all cores as OpenMP threads and 1 OpenBLAS thread; dense and
-// recurrent networks are GEMM-bound, so they get 1 OpenMP thread and all
-// cores in OpenBLAS. Both pools at full width oversubscribe the cores.
+// Thread setup per workload, chosen by measurement (scripts/bench-vs-pytorch.sh,
+// README "Threads"), over runtime.cores cores (0 = all): convolutions run in
+// oneDNN on OpenMP, and so do matrix products with runtime.gemm = onednn, so
+// those get all cores as OpenMP threads and 1 OpenBLAS thread; dense and
+// recurrent networks with OpenBLAS products get 1 OpenMP thread and all cores
+// in OpenBLAS. Both pools at full width oversubscribe the cores.
 // runtime.threads / runtime.blas_threads override either.
+struct ThreadPlan {
+  gemm::Backend gemm = gemm::Backend::OpenBlas;
+  int threads = 1;       // OpenMP (intra-op)
+  int blas_threads = 1;  // OpenBLAS
+};
+ThreadPlan plan_threads(const config::RuntimeConfig& rt, bool convolutional);
+// Applies plan_threads: GEMM backend, OpenMP and OpenBLAS threads.
 void configure_threads(const config::RuntimeConfig& rt, bool convolutional);
 // auto -> cuda when available; cuda without a CUDA build is a config error.
 torch::Device resolve_device(const std::string& setting);

@@ -407,6 +407,8 @@ ExperimentConfig extract(const YAML::Node& resolved) {
     fail("runtime.device", "cuda requested, but this LibTorch build sees no CUDA device (use cpu or auto)");
   c.runtime.threads = static_cast<int>(r.integer("runtime.threads", 0, 1024));
   c.runtime.blas_threads = static_cast<int>(r.integer("runtime.blas_threads", 0, 1024));
+  c.runtime.cores = static_cast<int>(r.integer("runtime.cores", 0, 1024));
+  c.runtime.gemm = r.str("runtime.gemm");
   c.runtime.progress = r.str("runtime.progress");
   c.runtime.checkpoint_every_s = r.in_range("runtime.checkpoint_every_s", 1.0, 1e9, "[1, 1e9]");
 

@@ -79,6 +79,8 @@ struct RuntimeConfig {
   std::string device;   // auto | cpu | cuda
   int threads = 0;      // intra-op (OpenMP) threads; 0 = measured default
   int blas_threads = 0; // OpenBLAS threads; 0 = all cores
+  int cores = 0;        // cores the default thread plan fills; 0 = all (a sweep job gets its share)
+  std::string gemm;     // auto | openblas | onednn: the library behind float matrix products (util/gemm.h)
   std::string progress; // auto | on | off
   double checkpoint_every_s = 300;  // training state saved at least this often
 };

@@ -82,9 +82,15 @@ const std::vector<Field>& schema() {
 
       {"runtime.device", Kind::String, "auto", "compute device (auto = cuda when available)", {"auto", "cpu", "cuda"}, Identity::NotPart},
       {"runtime.threads", Kind::Int, "0",
-       "intra-op (OpenMP) threads; 0 = measured default: all cores for CNNs, 1 for dense/recurrent nets", {}, Identity::NotPart},
+       "intra-op (OpenMP) threads; 0 = measured default: all cores, except 1 for dense/recurrent nets with openblas", {}, Identity::NotPart},
       {"runtime.blas_threads", Kind::Int, "0",
-       "OpenBLAS threads; 0 = measured default: 1 for CNNs, all cores for dense/recurrent nets", {}, Identity::NotPart},
+       "OpenBLAS threads; 0 = measured default: 1, except all cores for dense/recurrent nets with openblas", {}, Identity::NotPart},
+      {"runtime.cores", Kind::Int, "0",
+       "cores the default thread plan uses; 0 = all (a sweep gives each job its share)", {}, Identity::NotPart},
+      {"runtime.gemm", Kind::String, "auto",
+       "library for float matrix products: onednn (AVX-512 JIT kernels) or openblas; auto = onednn where the CPU "
+       "has AVX-512, else openblas (README \"Threads\")",
+       {"auto", "openblas", "onednn"}, Identity::NotPart},
       {"runtime.progress", Kind::String, "auto", "live progress line (auto = when stderr is a terminal)",
        {"auto", "on", "off"}, Identity::NotPart},
       {"runtime.checkpoint_every_s", Kind::Float, "300",

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "models/network.h"
+#include "models/pool.h"
 
 namespace qretrain::models {
 namespace {
@@ -27,7 +28,7 @@ class CnnCImpl : public NetworkImpl {
     fc_ = register_module("fc", torch::nn::Linear(flat_, classes));
   }
   torch::Tensor forward(torch::Tensor x) override {
-    x = norm1_(torch::max_pool2d(torch::relu(conv1_(x)), 3, 2));
+    x = norm1_(max_pool2d(torch::relu(conv1_(x)), 3, 2));
     x = norm2_(torch::avg_pool2d(torch::relu(conv2_(x)), 3, 2));
     x = torch::avg_pool2d(torch::relu(conv3_(x)), 3, 2);
     return fc_(x.flatten(1));

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "models/network.h"
+#include "models/pool.h"
 
 namespace qretrain::models {
 namespace {
@@ -34,7 +35,7 @@ class CnnVImpl : public NetworkImpl {
   torch::Tensor forward(torch::Tensor x) override {
     for (std::size_t i = 0; i < convs_.size(); ++i) {
       x = torch::relu(conv_norms_[i](convs_[i](x)));
-      if (i % 2 == 1) x = torch::max_pool2d(x, 2);
+      if (i % 2 == 1) x = max_pool2d(x, 2, 2);
     }
     x = x.flatten(1);
     x = torch::relu(fc1_norm_(fc1_(x)));

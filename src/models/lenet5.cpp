@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "models/network.h"
+#include "models/pool.h"
 
 namespace qretrain::models {
 namespace {
@@ -20,8 +21,8 @@ class LeNet5Impl : public NetworkImpl {
     fc3_ = register_module("fc3", torch::nn::Linear(84, classes));
   }
   torch::Tensor forward(torch::Tensor x) override {
-    x = torch::max_pool2d(torch::relu(conv1_(x)), 2);
-    x = torch::max_pool2d(torch::relu(conv2_(x)), 2);
+    x = max_pool2d(torch::relu(conv1_(x)), 2, 2);
+    x = max_pool2d(torch::relu(conv2_(x)), 2, 2);
     x = x.flatten(1);
     x = torch::relu(fc1_(x));
     x = torch::relu(fc2_(x));

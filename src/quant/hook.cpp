@@ -1,5 +1,6 @@
 #include "quant/hook.h"
 
+#include <ATen/record_function.h>
 #include <fmt/format.h>
 
 #include "quant/qstep.h"
@@ -58,11 +59,13 @@ void QuantHook::set_steps(const std::vector<double>& steps) {
 
 void QuantHook::refit_steps() {
   TORCH_CHECK(!active_, "refit_steps inside a QuantizedScope would fit the quantized weights");
+  RECORD_FUNCTION("qretrain::refit_step_sizes", std::vector<c10::IValue>());
   for (auto& g : groups_) g.delta = qstep_tensor(g.param, bits_);
 }
 
 void QuantHook::swap_in() {
   TORCH_CHECK(!active_, "QuantHook::swap_in called twice");
+  RECORD_FUNCTION("qretrain::quantize_weights", std::vector<c10::IValue>());
   torch::NoGradGuard no_grad;
   for (auto& g : groups_) {
     if (g.weights.device().is_cpu() && g.weights.scalar_type() == torch::kFloat32 && g.weights.is_contiguous()) {

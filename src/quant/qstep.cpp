@@ -49,13 +49,33 @@ float quantize_value(float w, float delta, int bits) {
   return quantize_one(w, delta, max_lvl);
 }
 
+namespace {
+
+// One kernel per instruction set, picked at load time: exact IEEE operations
+// only (no contraction in ISO C++), so every clone gives the same bits.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_range(const float* __restrict w,
+                                                                                float* __restrict out, std::size_t n,
+                                                                                float delta, float max_lvl) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = quantize_one(w[i], delta, max_lvl);
+}
+
+}  // namespace
+
 void quantize(const float* w, float* out, std::size_t n, float delta, int bits) {
   const float max_lvl = static_cast<float>(max_level(bits));
   if (!(delta > 0.0f)) {
     std::fill(out, out + n, 0.0f);
     return;
   }
-  for (std::size_t i = 0; i < n; ++i) out[i] = quantize_one(w[i], delta, max_lvl);
+  // On the OpenMP threads LibTorch is given (runtime threads), in chunks
+  // large enough that small layers stay on one thread.
+  constexpr std::size_t kChunk = std::size_t{1} << 16;
+  const auto chunks = static_cast<std::int64_t>((n + kChunk - 1) / kChunk);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    const std::size_t begin = static_cast<std::size_t>(c) * kChunk;
+    quantize_range(w + begin, out + begin, std::min(kChunk, n - begin), delta, max_lvl);
+  }
 }
 
 double quantization_sse(const float* w, std::size_t n, double delta, int bits) {

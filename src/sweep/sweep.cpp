@@ -45,12 +45,10 @@ int cores_per_job(int jobs) {
 }
 
 std::vector<std::string> thread_overrides(const config::ExperimentConfig& cfg, int cores) {
+  // The cell plans its threads within its share (app::plan_threads) on the
+  // machine it runs on, whose CPU decides runtime.gemm: auto.
   const int share = std::max(1, cores);
-  bool convolutional = true;
-  for (const auto& one : config::expand_networks(cfg)) convolutional = convolutional && models::is_convolutional(one.network.kind);
-  const int threads = cfg.runtime.threads > 0 ? cfg.runtime.threads : (convolutional ? share : 1);
-  const int blas = cfg.runtime.blas_threads > 0 ? cfg.runtime.blas_threads : (convolutional ? 1 : share);
-  return {fmt::format("runtime.threads={}", threads), fmt::format("runtime.blas_threads={}", blas)};
+  return {fmt::format("runtime.cores={}", cfg.runtime.cores > 0 ? std::min(cfg.runtime.cores, share) : share)};
 }
 
 namespace {

@@ -25,10 +25,10 @@ struct SweepOptions {
 enum class CellState { Done, Failed, Todo };
 CellState cell_state(const report::Store& store, const std::string& key, const SweepOptions& opt);
 
-// The --set overrides giving a cell `cores` CPU threads: to OpenMP for
-// convolutional networks, to OpenBLAS otherwise (the measured one-process
-// rule of app::configure_threads), unless the config sets runtime.threads /
-// runtime.blas_threads itself.
+// The --set overrides giving a cell `cores` CPU cores (runtime.cores, or the
+// config's own if smaller); the cell splits them between OpenMP and OpenBLAS
+// by app::plan_threads, and runtime.threads / runtime.blas_threads in the
+// config still win.
 std::vector<std::string> thread_overrides(const config::ExperimentConfig& cfg, int cores);
 // The cores of this machine split evenly between `jobs` cells.
 int cores_per_job(int jobs);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <ATen/record_function.h>
 #include <fmt/format.h>
 
 #include "data/text.h"
@@ -34,8 +35,12 @@ void ClassificationTask::begin_epoch(at::Generator& generator) {
 StepLoss ClassificationTask::forward_backward(std::int64_t step) {
   const data::Split& train = data_.train;
   auto idx = order_.slice(0, step * batch_, std::min(train.size(), (step + 1) * batch_));
-  auto x = train.inputs(idx).to(device_);
-  auto y = train.y.index_select(0, idx).to(device_);
+  torch::Tensor x, y;
+  {
+    RECORD_FUNCTION("qretrain::gather_batch", std::vector<c10::IValue>());
+    x = train.inputs(idx).to(device_);
+    y = train.y.index_select(0, idx).to(device_);
+  }
   auto loss = torch::nn::functional::cross_entropy(model_->forward(x), y);
   loss.backward();
   return {loss.item<double>(), idx.size(0)};

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include <ATen/record_function.h>
 #include <fmt/format.h>
 
 #include "train/progress.h"
@@ -186,7 +187,10 @@ FitResult Trainer::fit(const FitOptions& opt) {
       if (result.steps == opt.nan_at_step) loss.mean = std::nan("");
       if (!std::isfinite(loss.mean))
         throw Diverged(fmt::format("training loss became {} at epoch {} step {}", loss.mean, epoch, result.steps));
-      optimizer->step();
+      {
+        RECORD_FUNCTION("qretrain::optimizer_step", std::vector<c10::IValue>());
+        optimizer->step();
+      }
       if (hook_ && opt.policy.refit_after_update(epoch)) hook_->refit_steps();
       ++result.steps;
       st.next_step = s + 1;

@@ -13,6 +13,7 @@
 #include "sweep/cell_files.h"
 #include "sweep/slurm.h"
 #include "sweep/sweep.h"
+#include "app/runtime.h"
 #include "test_util.h"
 
 namespace qretrain {
@@ -212,15 +213,40 @@ TEST(CellFiles, FailureRecordIsAFailedRunWithTheReason) {
 
 TEST(Sweep, ThreadsSplitBetweenJobs) {
   TempDir dir;
-  auto dense = load_yaml(dir, kGrid);
-  EXPECT_EQ(sweep::thread_overrides(dense, 4),
-            (std::vector<std::string>{"runtime.threads=1", "runtime.blas_threads=4"}));
-  auto conv = load_yaml(dir, kGrid, {"grid.networks=[lenet5]"});
-  EXPECT_EQ(sweep::thread_overrides(conv, 2),
-            (std::vector<std::string>{"runtime.threads=2", "runtime.blas_threads=1"}));
-  auto fixed = load_yaml(dir, kGrid, {"runtime.threads=3", "runtime.blas_threads=5"});
-  EXPECT_EQ(sweep::thread_overrides(fixed, 2),
-            (std::vector<std::string>{"runtime.threads=3", "runtime.blas_threads=5"}));
+  auto grid = load_yaml(dir, kGrid);
+  EXPECT_EQ(sweep::thread_overrides(grid, 4), (std::vector<std::string>{"runtime.cores=4"}));
+  EXPECT_EQ(sweep::thread_overrides(grid, 0), (std::vector<std::string>{"runtime.cores=1"}));
+  auto fewer = load_yaml(dir, kGrid, {"runtime.cores=1"});
+  EXPECT_EQ(sweep::thread_overrides(fewer, 2), (std::vector<std::string>{"runtime.cores=1"}));
+}
+
+// The plan a cell makes of its cores (README "Threads").
+TEST(Threads, PlanPerWorkloadAndBackend) {
+  config::RuntimeConfig rt;
+  rt.cores = 2;
+  rt.gemm = "openblas";
+  auto dense = app::plan_threads(rt, false);
+  EXPECT_EQ(dense.gemm, gemm::Backend::OpenBlas);
+  EXPECT_EQ(dense.threads, 1);
+  EXPECT_EQ(dense.blas_threads, 2);
+  auto conv = app::plan_threads(rt, true);
+  EXPECT_EQ(conv.threads, 2);
+  EXPECT_EQ(conv.blas_threads, 1);
+  rt.gemm = "onednn";  // one OpenMP pool for products and convolutions
+  for (bool convolutional : {false, true}) {
+    auto p = app::plan_threads(rt, convolutional);
+    EXPECT_EQ(p.gemm, gemm::Backend::OneDnn);
+    EXPECT_EQ(p.threads, 2);
+    EXPECT_EQ(p.blas_threads, 1);
+  }
+  rt.threads = 3;
+  rt.blas_threads = 5;
+  auto fixed = app::plan_threads(rt, false);
+  EXPECT_EQ(fixed.threads, 3);
+  EXPECT_EQ(fixed.blas_threads, 5);
+  rt.gemm = "auto";
+  EXPECT_EQ(app::plan_threads(rt, false).gemm,
+            gemm::cpu_has_avx512() ? gemm::Backend::OneDnn : gemm::Backend::OpenBlas);
 }
 
 TEST(Slurm, OneArrayPerDependencyLevelAndOnlyMissingCells) {

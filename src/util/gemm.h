@@ -1,0 +1,33 @@
+// Which library runs LibTorch's single-precision matrix products.
+//
+// LibTorch reaches BLAS through the Fortran symbol sgemm_ (ATen's
+// cpublas::gemm: every Linear forward and backward, every LSTM gate product).
+// qretrain defines sgemm_ itself, so the dynamic linker binds LibTorch's calls
+// to it, and forwards each call either to the next sgemm_ in line (OpenBLAS,
+// through the libblas.so.3 alternative) or to oneDNN's dnnl_sgemm, whose JIT
+// kernels use AVX-512 where the CPU has it. OpenBLAS on these machines is
+// pinned to its AVX2 kernels (OPENBLAS_CORETYPE=Haswell). Convolutions run in
+// oneDNN either way (LibTorch's mkldnn path).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace qretrain::gemm {
+
+enum class Backend { OpenBlas, OneDnn };
+
+// "auto" -> oneDNN where the CPU has AVX-512 (measured about 2x OpenBLAS's
+// AVX2 kernels per core there, README "Threads"), else OpenBLAS; "openblas",
+// "onednn". Throws std::invalid_argument for anything else.
+Backend resolve(const std::string& setting);
+void set_backend(Backend backend);
+Backend backend();
+const char* name(Backend backend);
+bool cpu_has_avx512();
+
+// Calls that reached each library through sgemm_ since the process started
+// (tests check that the switch really routes the products).
+std::int64_t calls(Backend backend);
+
+}  // namespace qretrain::gemm
