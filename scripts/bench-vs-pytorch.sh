@@ -7,16 +7,19 @@
 #   scripts/bench-vs-pytorch.sh                 # every model, 3 rounds
 #   scripts/bench-vs-pytorch.sh --rounds 5 --models "lenet5 lstm"
 #   BUILD_DIR=build-other scripts/bench-vs-pytorch.sh
+#   scripts/bench-vs-pytorch.sh --before OLD/qretrain_speed   # an older build in the same rounds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=3
 models="ffdnn512 ffdnn1024 lstm lenet5 cnn_c cnn_v"
 modes="float quant epoch update"
+before=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
     --modes) modes=$2; shift 2 ;;
+    --before) before=$2; shift 2 ;;
     *) echo "usage: $0 [--rounds N] [--models \"ffdnn512 ffdnn1024 lstm lenet5 cnn_c cnn_v\"] [--modes \"float quant epoch update\"]" >&2; exit 2 ;;
   esac
 done
@@ -30,9 +33,12 @@ fi
 cmake --build "$BUILD" -j"$(nproc)" --target qretrain_speed > /dev/null
 Q="$BUILD/bench/qretrain_speed"
 cores=$(nproc)
-# Updates per timed fit: about 1.5 s of work each on a 2-core Zen 3/5.
-declare -A steps=([ffdnn512]=120 [ffdnn1024]=60 [lstm]=3 [lenet5]=300 [lenet5]=300 [cnn_c]=40 [cnn_v]=12)
-threads_of() {  # qretrain's defaults (src/app/runtime.cpp), given to both sides
+# Updates per timed fit: about 1 s of work each on a 2-core Zen 5.
+declare -A steps=([ffdnn512]=120 [ffdnn1024]=60 [lstm]=2 [lenet5]=200 [cnn_c]=20 [cnn_v]=6)
+# qretrain runs with its own thread plan over all cores (src/app/runtime.cpp);
+# PyTorch with the best plan for its OpenBLAS products: the same cores, split
+# as qretrain splits them with runtime.gemm=openblas.
+threads_of() {
   case "$1" in
     lenet5|cnn_c|cnn_v) echo "--omp $cores --blas 1" ;;
     *) echo "--omp 1 --blas $cores" ;;
@@ -46,6 +52,8 @@ printf '{"cpu": "%s", "isa": "%s", "cores": %d, "coretype": "%s", "commit": "%s"
   "$cpu" "$isa" "$cores" "${OPENBLAS_CORETYPE:-unset}" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench || echo +dirty)" \
   "$(date -u +%FT%TZ)" > "$out"
 tag() { sed "s/^{/{\"round\": $1, /" >> "$out"; }
+# The older build's lines are told apart by their impl.
+tag_before() { sed "s/^{\"impl\": \"qretrain\"/{\"round\": $1, \"impl\": \"before\"/" >> "$out"; }
 for r in $(seq 1 "$rounds"); do
   echo "round $r of $rounds" >&2
   "$Q" --peak --omp 1 --blas "$cores" | tag "$r"
@@ -53,7 +61,8 @@ for r in $(seq 1 "$rounds"); do
   for m in $models; do
     t=$(threads_of "$m")
     for mode in $modes; do
-      run_q() { "$Q" --model "$m" --mode "$mode" --steps "${steps[$m]}" --reps 3 $t | tag "$r"; }
+      run_q() { "$Q" --model "$m" --mode "$mode" --steps "${steps[$m]}" --reps 3 | tag "$r"
+                if [ -n "$before" ]; then "$before" --model "$m" --mode "$mode" --steps "${steps[$m]}" --reps 3 | tag_before "$r"; fi; }
       run_p() { if [ "$mode" = float ] || [ "$mode" = quant ]; then
                   "$PY" bench/speed/pytorch_reference.py --model "$m" --mode "$mode" --steps "${steps[$m]}" --reps 3 $t | tag "$r"; fi; }
       if [ $((r % 2)) -eq 1 ]; then run_q; run_p; else run_p; run_q; fi

@@ -58,8 +58,10 @@ def main(path):
                   f"GFLOP/s, range {min(peaks[impl]):.1f}..{max(peaks[impl]):.1f} over {len(peaks[impl])} rounds")
     print(f"{len(rounds)} rounds; each figure is the median over rounds of a process's median of its repetitions;"
           " [min..max] is the range of the per-round values.\n")
-    print("| model (batch) | threads | mode | qretrain /s | PyTorch eager /s | qretrain / PyTorch | quantized / float (qretrain) |")
-    print("|---|---|---|---:|---:|---:|---:|")
+    has_before = any(k[1] == "before" for k in process)
+    print("| model (batch) | threads: qretrain / PyTorch | mode | qretrain /s | PyTorch eager /s | qretrain / PyTorch | quantized / float (qretrain) |"
+          + (" before /s | qretrain / before |" if has_before else ""))
+    print("|---|---|---|---:|---:|---:|---:|" + ("---:|---:|" if has_before else ""))
     failures = []
     for model in MODELS:
         if not per_round("qretrain", model, "float"):
@@ -84,10 +86,17 @@ def main(path):
                 pt, vs_s = f"({pt}, Δ fixed)" if p else "-", fmt_range(vs)
             else:
                 vs_s = fmt_range(vs)
-            threads = params.get((model, "threads", "qretrain"), "")
-            threads = threads.replace(" intra-op (OpenMP) + ", " OMP + ").replace(" OpenBLAS threads", " BLAS")
-            print(f"| {LABELS[model]} | {threads} | {label} | {statistics.median(q.values()):.0f} | {pt} | {vs_s} | "
-                  f"{fmt_range(qf) if mode != 'float' else ''} |")
+            short = lambda t: t.replace(" intra-op (OpenMP) + ", " OMP + ").replace(" OpenBLAS threads", " BLAS").replace(
+                ", GEMM in ", ", ")
+            threads = short(params.get((model, "threads", "qretrain"), "")) + " / PyTorch " + short(
+                params.get((model, "threads", "pytorch"), "-"))
+            line = (f"| {LABELS[model]} | {threads} | {label} | {statistics.median(q.values()):.0f} | {pt} | {vs_s} | "
+                    f"{fmt_range(qf) if mode != 'float' else ''} |")
+            if has_before:
+                b = {r: process[(r, "before", model, mode)] for r in rounds if (r, "before", model, mode) in process}
+                gain = [q[r] / b[r] for r in q if r in b]
+                line += f" {statistics.median(b.values()):.0f} | {fmt_range(gain)} |" if b else " - | - |"
+            print(line)
     dense = [m for m in ("ffdnn512", "ffdnn1024") if per_round("qretrain", m, "float")]
     if dense and peaks["qretrain"]:
         print()

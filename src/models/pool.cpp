@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include <ATen/record_function.h>
+
 #include "models/pool_kernel.h"
 
 namespace qretrain::models {
@@ -24,6 +26,7 @@ kernels::PoolShape shape_of(const torch::Tensor& x, std::int64_t kernel, std::in
 
 struct MaxPool : torch::autograd::Function<MaxPool> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, std::int64_t kernel, std::int64_t stride) {
+    RECORD_FUNCTION("qretrain::max_pool2d", std::vector<c10::IValue>());
     const torch::Tensor in = x.contiguous();
     const kernels::PoolShape s = shape_of(in, kernel, stride);
     auto out = torch::empty({x.size(0), x.size(1), s.out_height, s.out_width}, in.options());

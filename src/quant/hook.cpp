@@ -60,7 +60,20 @@ void QuantHook::set_steps(const std::vector<double>& steps) {
 void QuantHook::refit_steps() {
   TORCH_CHECK(!active_, "refit_steps inside a QuantizedScope would fit the quantized weights");
   RECORD_FUNCTION("qretrain::refit_step_sizes", std::vector<c10::IValue>());
-  for (auto& g : groups_) g.delta = qstep_tensor(g.param, bits_);
+  // CPU float groups at once on the OpenMP threads; others one by one.
+  std::vector<WeightSpan> spans;
+  std::vector<WeightGroup*> fast;
+  for (auto& g : groups_) {
+    const torch::Tensor& w = g.param;
+    if (w.device().is_cpu() && w.scalar_type() == torch::kFloat32 && w.is_contiguous()) {
+      spans.push_back({w.data_ptr<float>(), static_cast<std::size_t>(w.numel())});
+      fast.push_back(&g);
+    } else {
+      g.delta = qstep_tensor(g.param, bits_);
+    }
+  }
+  const std::vector<StepResult> fitted = qstep_each(spans, bits_);
+  for (std::size_t i = 0; i < fast.size(); ++i) fast[i]->delta = fitted[i].delta;
 }
 
 void QuantHook::swap_in() {

@@ -481,4 +481,18 @@ StepResult qstep(const float* w, std::size_t n, int bits) {
   return Solver(keys.get(), n, prefix.get(), levels).run();
 }
 
+std::vector<StepResult> qstep_each(const std::vector<WeightSpan>& groups, int bits) {
+  std::vector<StepResult> out(groups.size());
+  std::vector<std::size_t> order(groups.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return groups[a].size > groups[b].size; });
+  const auto n = static_cast<std::int64_t>(order.size());
+#pragma omp parallel for schedule(dynamic, 1) if (n > 1)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const WeightSpan& g = groups[order[static_cast<std::size_t>(i)]];
+    out[order[static_cast<std::size_t>(i)]] = qstep(g.data, g.size, bits);
+  }
+  return out;
+}
+
 }  // namespace qretrain::quant

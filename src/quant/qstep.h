@@ -30,6 +30,14 @@ inline StepResult qstep(const std::vector<float>& w, int bits) {
   return qstep(w.data(), w.size(), bits);
 }
 
+struct WeightSpan {
+  const float* data;
+  std::size_t size;
+};
+// QStep of several independent weight groups, spread over the OpenMP threads
+// (largest group first); the same result as one qstep() call per group.
+std::vector<StepResult> qstep_each(const std::vector<WeightSpan>& groups, int bits);
+
 // Σ (Q(w_i, Δ) − w_i)², computed directly in double (O(n)); the reference
 // that tests and tools compare against.
 double quantization_sse(const float* w, std::size_t n, double delta, int bits);

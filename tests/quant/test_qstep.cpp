@@ -427,3 +427,27 @@ TEST(QStepInvariance, SignsAndOrderDoNotMatter) {
 
 }  // namespace
 }  // namespace qretrain::quant
+
+// qstep_each (groups spread over threads) returns what one qstep call per group returns.
+TEST(QStep, EachGroupAsIfAlone) {
+  std::mt19937 rng(41);
+  std::normal_distribution<float> gauss(0.0f, 0.1f);
+  std::vector<std::vector<float>> groups;
+  for (std::size_t n : {std::size_t{5000}, std::size_t{17}, std::size_t{120000}, std::size_t{1}, std::size_t{3000}}) {
+    std::vector<float> w(n);
+    for (auto& x : w) x = gauss(rng);
+    groups.push_back(std::move(w));
+  }
+  std::vector<qretrain::quant::WeightSpan> spans;
+  for (const auto& g : groups) spans.push_back({g.data(), g.size()});
+  for (int bits : {2, 3, 6}) {
+    const auto each = qretrain::quant::qstep_each(spans, bits);
+    ASSERT_EQ(each.size(), groups.size());
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      const auto alone = qretrain::quant::qstep(groups[i], bits);
+      EXPECT_EQ(each[i].delta, alone.delta) << "group " << i << " at " << bits << " bits";
+      EXPECT_EQ(each[i].sse, alone.sse);
+    }
+  }
+  EXPECT_TRUE(qretrain::quant::qstep_each({}, 2).empty());
+}
