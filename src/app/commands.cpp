@@ -155,6 +155,7 @@ int cmd_run(const CommonOptions& common, bool force) {
   // Data problems surface before anything is written under output.dir.
   data::Dataset data = data::load(cfg.dataset);
   check_before_writing(cfg, data);
+  data::write_pending_cache(data);
   log::add_file(experiment_log_file(cfg));
   report::Store store(store_path(cfg));
   methods::run_experiment(cfg, data, store, force);

@@ -75,6 +75,7 @@ int cmd_cell(const CommonOptions& common, const std::string& key) {
   }
   data::Dataset data = data::load(variant.dataset);
   check_before_writing(variant, data);
+  data::write_pending_cache(data);  // when the sweep could not write it
   methods::Session session(variant, data, resolve_device(variant.runtime.device), runs, cell->seed, false);
   methods::run_cell(session, *cell);
   sweep::publish_cell_file(variant.output_dir, key, runs);
@@ -133,6 +134,8 @@ int cmd_sweep(const CommonOptions& common, const SweepCommandOptions& opt) {
   // Data problems surface here, once, rather than in every cell.
   data::Dataset data = data::load(cfg.dataset);
   check_before_writing(cfg, data);
+  // Written once here, so that the cells find it.
+  data::write_pending_cache(data);
   install_stop_handlers();
   log::add_file(experiment_log_file(cfg));
   report::Store store(results_store_file(cfg.output_dir));

@@ -25,7 +25,7 @@ struct DatasetConfig {
   int svhn_dev_per_class_extra = 200;
   bool svhn_use_extra = true;
   int context = 5;                 // speech: frames each side of the labelled frame
-  std::string cache_dir;           // speech: where extracted features are kept
+  std::string cache_dir;           // speech features, decoded images (empty: images not cached)
   std::uint64_t standin_seed = 1;  // speech stand-in corpus build settings
   int standin_utterances_per_speaker = 0;
   double standin_snr_min_db = 0, standin_snr_max_db = 0;

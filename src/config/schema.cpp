@@ -20,7 +20,7 @@ const std::vector<Field>& schema() {
       {"dataset.svhn.dev_per_class_extra", Kind::Int, "200", "svhn: dev images per class taken from extra_32x32.mat", {}},
       {"dataset.svhn.use_extra", Kind::Bool, "true", "svhn: add extra_32x32.mat to training when present", {}},
       {"dataset.context", Kind::Int, "5", "timit: frames of context each side (5 = the paper's 11-frame window)", {}},
-      {"dataset.cache_dir", Kind::String, "cache", "timit: folder for extracted features (recomputed when missing)", {}, Identity::NotPart},
+      {"dataset.cache_dir", Kind::String, "cache", "folder for cached data: timit features, fashion-mnist and svhn decoded splits (recomputed when missing)", {}, Identity::NotPart},
       {"dataset.standin.seed", Kind::Int, "1", "speech-standin: seed of the synthetic corpus", {}},
       {"dataset.standin.utterances_per_speaker", Kind::Int, "42", "speech-standin: sentences read by each speaker", {}},
       {"dataset.standin.snr_min_db", Kind::Float, "5", "speech-standin: lowest SNR of the added noise (dB)", {}},

@@ -54,6 +54,11 @@ struct Dataset {
   torch::Tensor score_map;
   std::string metric = "error rate";      // what evaluate() reports, for logs and tables
   Split train, dev, test;
+  // Set when the splits were decoded because dataset.cache_dir held no valid
+  // copy of them (data/image_cache.h): writes them there. Commands that train
+  // run it through write_pending_cache() once every check that can stop them
+  // has passed, so a command that fails on a user error leaves no cache file.
+  std::function<void()> pending_cache_write;
 
   // A value of the metric for logs: "27.20%" or "1.653 bpc".
   std::string format_metric(double value) const;
@@ -66,6 +71,9 @@ using Loader = std::function<Dataset(const config::DatasetConfig&)>;
 
 // Registry keyed by dataset.kind. Throws UserError naming the files on bad data.
 Dataset load(const config::DatasetConfig& cfg);
+// Runs and clears d.pending_cache_write, if set; a cache that cannot be
+// written is a warning, never an error.
+void write_pending_cache(Dataset& d);
 std::vector<std::string> registered_kinds();
 
 // ---- Fashion-MNIST / MNIST idx format (gzip-compressed or raw) ----

@@ -7,7 +7,8 @@
 // images per class from train and 200 per class from extra (when present),
 // taken as the first ones of each class in file order; the rest is training
 // data. Preprocessing: per-channel mean/std normalisation with training
-// statistics.
+// statistics. The decoded splits (before normalisation) are cached in
+// dataset.cache_dir (data/image_cache.h).
 #include <matio.h>
 #include <zlib.h>
 
@@ -24,6 +25,7 @@
 #include <fmt/ranges.h>
 
 #include "data/dataset.h"
+#include "data/image_cache.h"
 #include "data/sources.h"
 #include "util/error.h"
 
@@ -333,15 +335,9 @@ Split take_per_class(Split& from, int per_class, const std::string& path) {
   return dev;
 }
 
-}  // namespace
-
-Dataset load_svhn(const config::DatasetConfig& cfg) {
-  const fs::path dir = cfg.path;
+// The splits before normalisation: what the cache holds.
+Dataset decode(const config::DatasetConfig& cfg, const fs::path& dir) {
   auto file = [&](const char* name) { return (dir / name).string(); };
-  for (const char* required : {"train_32x32.mat", "test_32x32.mat"})
-    if (!fs::exists(dir / required))
-      throw UserError(fmt::format("{}: missing; {}", file(required), dataset_source_hint("svhn")));
-
   Dataset d;
   d.input_shape = {3, 32, 32};
   d.num_classes = 10;
@@ -362,8 +358,34 @@ Dataset load_svhn(const config::DatasetConfig& cfg) {
     d.test = Split::of(d.test.x.slice(0, 0, cfg.test_limit), d.test.y.slice(0, 0, cfg.test_limit));
   d.train = train;
   d.dev = dev;
+  return d;
+}
 
-  // Per-channel normalisation with training statistics.
+}  // namespace
+
+Dataset load_svhn(const config::DatasetConfig& cfg) {
+  const fs::path dir = cfg.path;
+  auto file = [&](const char* name) { return (dir / name).string(); };
+  for (const char* required : {"train_32x32.mat", "test_32x32.mat"})
+    if (!fs::exists(dir / required))
+      throw UserError(fmt::format("{}: missing; {}", file(required), dataset_source_hint("svhn")));
+
+  image_cache::Key key;
+  key.kind = "svhn";
+  key.folder = cfg.path;
+  key.settings = {{"train_limit", std::to_string(cfg.train_limit)},
+                  {"test_limit", std::to_string(cfg.test_limit)},
+                  {"dev_per_class_train", std::to_string(cfg.svhn_dev_per_class_train)},
+                  {"dev_per_class_extra", std::to_string(cfg.svhn_dev_per_class_extra)},
+                  {"use_extra", cfg.svhn_use_extra ? "true" : "false"}};
+  key.sources = {file("train_32x32.mat"), file("test_32x32.mat")};
+  // Whether extra_32x32.mat exists changes the data, so its identity (or
+  // absence) is part of the key whenever it would be read.
+  if (cfg.svhn_use_extra) key.sources.push_back(file("extra_32x32.mat"));
+  Dataset d = image_cache::load_or_decode(cfg.cache_dir, key, [&] { return decode(cfg, dir); });
+
+  // Per-channel normalisation with training statistics, on every load
+  // (cached or not, see image_cache.h).
   auto mean = d.train.x.mean({0, 2, 3}, true);
   auto stdev = d.train.x.std({0, 2, 3}, true, true);
   for (Split* s : {&d.train, &d.dev, &d.test}) s->x = s->x.sub(mean).div_(stdev).contiguous();

@@ -56,12 +56,26 @@ TEST(SweepCli, ParallelSweepEqualsSequentialRunAndRecordsTheDivergedCell) {
   {
     qretrain::testing::ScopedEnv diverge("QRETRAIN_TEST_DIVERGE", "adaptive:3");
     swept = run_qretrain("sweep --config grid.yaml --jobs 2", dir.path());
+    // Without the decoded-data cache (its folder cannot be created): the
+    // cells' data comes from the cache, so equal tables below also say that
+    // cached and decoded data train alike.
+    dir.write("not-a-folder", "");
     sequential = run_qretrain("run --config grid.yaml --set runtime.progress=off --set runtime.blas_threads=1 "
-                              "--set output.dir=seq",
+                              "--set output.dir=seq --set dataset.cache_dir=not-a-folder/cache",
                               dir.path());
   }
   ASSERT_EQ(swept.exit_code, 0) << swept.err;
   ASSERT_EQ(sequential.exit_code, 0) << sequential.err;
+  EXPECT_THAT(sequential.err, HasSubstr("cannot write the data cache not-a-folder/cache/decoded-fashion-mnist-"));
+  // The sweep decoded the data once and wrote the cache; every cell read it.
+  EXPECT_THAT(swept.err, HasSubstr("Fashion-MNIST: decoded splits cached at cache/decoded-fashion-mnist-"));
+  int cache_files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "cache")) cache_files += e.is_regular_file();
+  EXPECT_EQ(cache_files, 1);
+  int cells_from_cache = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "out" / "logs" / "cells"))
+    cells_from_cache += occurrences(qretrain::testing::slurp(e.path()), "decoded splits from the cache") == 1;
+  EXPECT_EQ(cells_from_cache, 12);
   // 2 seeds x (float + direct x2 + adaptive x2 + control) = 12 cells.
   EXPECT_THAT(swept.err, HasSubstr("all 12 cells have results (2 failed)"));
   EXPECT_THAT(swept.out, HasSubstr("| 3-bit (7 points) | Direct |"));

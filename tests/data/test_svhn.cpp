@@ -110,6 +110,44 @@ TEST(Svhn, DevSplitTakesPerClassCountsFromTrainAndExtra) {
   EXPECT_EQ(e.name, "SVHN (train+extra)");
 }
 
+// The decoded splits are cached (data/image_cache.h): a warm load equals a
+// decode bit for bit, and an extra_32x32.mat appearing is a new key.
+TEST(Svhn, CachedSplitsEqualDecodedOnesAndFollowTheFiles) {
+  TempDir dir;
+  write_svhn(dir.file("train_32x32.mat"), cycling_labels(7));
+  write_svhn(dir.file("test_32x32.mat"), cycling_labels(2));
+  config::DatasetConfig cfg;
+  cfg.kind = "svhn";
+  cfg.path = dir.path().string();
+  cfg.svhn_dev_per_class_train = 4;
+  cfg.svhn_dev_per_class_extra = 2;
+  config::DatasetConfig no_cache = cfg;
+  cfg.cache_dir = dir.file("cache");
+  const auto expect_same = [](const Dataset& a, const Dataset& b) {
+    EXPECT_EQ(a.name, b.name);
+    for (auto split : {&Dataset::train, &Dataset::dev, &Dataset::test}) {
+      EXPECT_TRUE(torch::equal((a.*split).x, (b.*split).x));
+      EXPECT_TRUE(torch::equal((a.*split).y, (b.*split).y));
+    }
+  };
+  Dataset cold = load(cfg);
+  ASSERT_TRUE(cold.pending_cache_write);
+  write_pending_cache(cold);
+  Dataset warm = load(cfg);
+  EXPECT_FALSE(warm.pending_cache_write);
+  expect_same(load(no_cache), warm);
+
+  write_svhn(dir.file("extra_32x32.mat"), cycling_labels(5));
+  Dataset e = load(cfg);
+  EXPECT_TRUE(e.pending_cache_write);
+  EXPECT_EQ(e.name, "SVHN (train+extra)");
+  expect_same(load(no_cache), e);
+  write_pending_cache(e);
+  Dataset e_warm = load(cfg);
+  EXPECT_FALSE(e_warm.pending_cache_write);
+  expect_same(load(no_cache), e_warm);
+}
+
 // matio sizes a variable from its header and reads what is there: a file
 // declaring more images than it holds read as uninitialised pixels.
 TEST(Svhn, DeclaredCountsAreCheckedAgainstTheData) {
