@@ -13,6 +13,7 @@ PACKAGES=(
   libyaml-cpp-dev           # YAML experiment configs
   libspdlog-dev libfmt-dev  # logging and formatting
   libsqlite3-dev            # the results store
+  libxxhash-dev             # xxHash checksums of the decoded-image cache
   zlib1g-dev                # gzip-compressed idx files (Fashion-MNIST)
   libmatio-dev              # MATLAB .mat files (SVHN)
   libsndfile1-dev           # NIST SPHERE audio (TIMIT .WAV files)

@@ -9,6 +9,7 @@
 //
 //   qretrain_speed --model lenet5 --mode float --steps 300 --reps 3 --omp 2 --blas 1
 //   qretrain_speed --peak --blas 2        # sgemm peak (GFLOP/s) with these threads
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -101,7 +102,7 @@ int main(int argc, char** argv) {
   std::string model = "lenet5", mode = "float";
   std::string gemm_setting = "auto";
   int steps = 100, reps = 3, omp = 0, blas = 0, bits = 2;
-  bool peak = false;
+  bool peak = false, refit_cost = false;
   std::string trace;
   app.add_option("--model", model, "ffdnn512 | ffdnn1024 | lstm | lenet5 | cnn_c | cnn_v");
   app.add_option("--mode", mode,
@@ -114,6 +115,7 @@ int main(int argc, char** argv) {
   app.add_option("--gemm", gemm_setting, "runtime.gemm: auto | openblas | onednn");
   app.add_option("--bits", bits, "weight bits of the quantized modes");
   app.add_option("--trace", trace, "write LibTorch's profiler trace (Chrome JSON) of one more fit to this file");
+  app.add_flag("--refit-cost", refit_cost, "print the time of one Δ refit (QStep of every weight group) and exit");
   app.add_flag("--peak", peak, "print the sgemm peak with these threads and exit");
   CLI11_PARSE(app, argc, argv);
   log::set_level(spdlog::level::warn);
@@ -178,6 +180,19 @@ int main(int argc, char** argv) {
     return samples / seconds;
   };
 
+  if (refit_cost) {  // what 'Δ refit per epoch' adds to each epoch
+    quant::QuantHook hook(*network, bits);
+    std::vector<double> ms;
+    for (int r = 0; r < 7; ++r) {
+      const auto start = std::chrono::steady_clock::now();
+      hook.refit_steps();
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    std::printf("{\"impl\": \"qretrain\", \"model\": \"%s\", \"refit_ms\": %.3f, \"bits\": %d, \"threads\": \"%s\"}\n",
+                model.c_str(), ms[ms.size() / 2], bits, app::thread_summary().c_str());
+    return 0;
+  }
   fit_once(std::max(2, steps / 10));  // warm-up: allocator, thread pools, lazy initialisation
   const std::int64_t params = models::count_parameters(*network);
   for (int r = 0; r < reps; ++r) {

@@ -35,8 +35,11 @@ def main(path):
     runs = defaultdict(list)      # (round, impl, model, mode) -> samples/s of each rep
     params = {}
     peaks = defaultdict(list)
+    refit_ms = defaultdict(list)
     for r in rows:
-        if "sgemm_peak_gflops" in r:
+        if "refit_ms" in r:
+            refit_ms[r["model"]].append(r["refit_ms"])
+        elif "sgemm_peak_gflops" in r:
             peaks[r["impl"]].append(r["sgemm_peak_gflops"])
         elif "samples_per_s" in r:
             runs[(r["round"], r["impl"], r["model"], r["mode"])].append(r["samples_per_s"])
@@ -107,6 +110,24 @@ def main(path):
             pk = statistics.median(peaks["qretrain"])
             print(f"{LABELS[m]}, float training: {statistics.median(fr):.1f} model GFLOP/s = "
                   f"{statistics.median(fr) / pk:.2f} of the sgemm peak")
+    if refit_ms:
+        print("\nΔ refit (QStep of every weight group, 2 bits, on the run's threads), median over rounds, and what it"
+              " costs an epoch: one refit takes as long as K updates with Δ fixed, so an epoch of E updates with a"
+              " refit runs at E / (E + K) of the Δ-fixed speed.\n")
+        print("| model | refit ms | K (updates) | E/(E+K) at E = 100 / 1000 |")
+        print("|---|---:|---:|---:|")
+        batch = {"ffdnn512": 256, "ffdnn1024": 256, "lstm": 64 * 128, "lenet5": 64, "cnn_c": 64, "cnn_v": 64}
+        for model in MODELS:
+            if model not in refit_ms:
+                continue
+            ms = statistics.median(refit_ms[model])
+            fixed = per_round("qretrain", model, "quant")
+            if fixed:
+                update_ms = 1e3 * batch[model] / statistics.median(fixed)
+                k = ms / update_ms
+                print(f"| {LABELS[model]} | {ms:.1f} | {k:.2f} | {100 / (100 + k):.3f} / {1000 / (1000 + k):.4f} |")
+            else:
+                print(f"| {LABELS[model]} | {ms:.1f} | - | - |")
     for f in failures:
         print("MISMATCH:", f)
     return 1 if failures else 0

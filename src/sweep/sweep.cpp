@@ -17,6 +17,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "methods/session.h"
 #include "models/network.h"
@@ -267,8 +268,8 @@ int run_sweep(const config::ExperimentConfig& cfg, const methods::Grid& grid, re
     }
   }
   const auto threads = thread_overrides(cfg, cores_per_job(opt.jobs));
-  log->info("sweep '{}': {} cells, {} done, {} failed before; {} at a time with {} and {} each", cfg.name, n, done,
-            failed, opt.jobs, threads[0], threads[1]);
+  log->info("sweep '{}': {} cells, {} done, {} failed before; {} at a time with {} each", cfg.name, n, done, failed,
+            opt.jobs, fmt::join(threads, " "));
 
   SweepProgress progress(n, opt.jobs);
   std::map<pid_t, Running> running;

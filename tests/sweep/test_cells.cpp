@@ -266,7 +266,7 @@ TEST(Slurm, OneArrayPerDependencyLevelAndOnlyMissingCells) {
   EXPECT_THAT(script, Not(HasSubstr("L5=")));
   EXPECT_THAT(script, HasSubstr("--kill-on-invalid-dep=yes --cpus-per-task=4 --partition=cpu"));
   EXPECT_THAT(script, HasSubstr("--dependency=afterany:$L0:$L1:$L2:$L3:$L4"));
-  EXPECT_THAT(script, HasSubstr("'runtime.blas_threads=4'"));
+  EXPECT_THAT(script, HasSubstr("'runtime.cores=4'"));
   EXPECT_THAT(script, HasSubstr("QRETRAIN=${QRETRAIN:-'/opt/qretrain'}"));
   // With the float baseline stored, the chain starts one level lower.
   auto base = run_of(g.cells[0].key, "t", 10);
