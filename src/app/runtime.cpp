@@ -17,7 +17,6 @@ namespace {
 // OpenBLAS is reached through the libblas.so.3 alternative; look its thread
 // controls up at run time so builds against other BLAS libraries still link.
 using SetThreads = void (*)(int);
-using GetThreads = int (*)();
 
 void on_stop_signal(int) { train::g_stop_requested = true; }
 
@@ -42,13 +41,7 @@ void configure_threads(const config::RuntimeConfig& rt, bool convolutional) {
   if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(plan.blas_threads);
 }
 
-std::string thread_summary() {
-  std::string blas = "BLAS threads unknown";
-  if (auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads")))
-    blas = fmt::format("{} OpenBLAS", get());
-  return fmt::format("{} intra-op (OpenMP) + {} threads, GEMM in {}", torch::get_num_threads(), blas,
-                     gemm::name(gemm::backend()));
-}
+std::string thread_summary() { return gemm::numerics_summary(); }
 
 torch::Device resolve_device(const std::string& setting) {
   if (setting == "cpu") return torch::kCPU;

@@ -9,6 +9,7 @@
 #include "train/progress.h"
 #include "util/error.h"
 #include "util/fsutil.h"
+#include "util/gemm.h"
 #include "util/log.h"
 
 namespace qretrain::methods {
@@ -228,7 +229,8 @@ report::RunRecord Session::base_record(const std::string& method, int bits,
   r.seed = seed_;
   r.config_yaml = config::dump(cfg_, false);
   r.commit = build_commit();
-  r.machine = machine_description();
+  // The numeric setup beside the CPU: with them, it decides the rounding.
+  r.machine = fmt::format("{}; {}", machine_description(), gemm::numerics_summary());
   r.finished_at = current_time_iso();
   r.wall_s = wall_s ? *wall_s : std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   // Start time derived from the wall time so both describe the same interval.

@@ -52,7 +52,8 @@ float quantize_value(float w, float delta, int bits) {
 namespace {
 
 // One kernel per instruction set, picked at load time: exact IEEE operations
-// only (no contraction in ISO C++), so every clone gives the same bits.
+// only (built with -ffp-contract=off, see CMakeLists.txt), so every clone
+// gives the same bits.
 __attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_range(const float* __restrict w,
                                                                                 float* __restrict out, std::size_t n,
                                                                                 float delta, float max_lvl) {

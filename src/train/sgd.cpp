@@ -6,7 +6,8 @@ namespace qretrain::train {
 namespace {
 
 // The fused update over n floats; restrict lets the compiler vectorise it,
-// one clone per instruction set (no contraction in ISO C++: same bits).
+// one clone per instruction set, each rounding every operation on its own
+// (built with -ffp-contract=off, see CMakeLists.txt): the same bits on every CPU.
 __attribute__((target_clones("avx512f", "avx2", "default"))) void fused_range(float* __restrict p,
                                                                              const float* __restrict g,
                                                                              float* __restrict buf, std::int64_t n,

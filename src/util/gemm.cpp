@@ -5,7 +5,9 @@
 #include <atomic>
 #include <stdexcept>
 
+#include <ATen/Parallel.h>
 #include <dnnl.h>
+#include <fmt/format.h>
 
 namespace qretrain::gemm {
 namespace {
@@ -35,6 +37,14 @@ Backend backend() { return g_backend; }
 const char* name(Backend backend) { return backend == Backend::OneDnn ? "oneDNN" : "OpenBLAS"; }
 bool cpu_has_avx512() { return __builtin_cpu_supports("avx512f"); }
 std::int64_t calls(Backend backend) { return g_calls[backend == Backend::OneDnn]; }
+
+std::string numerics_summary() {
+  using GetThreads = int (*)();
+  std::string blas = "BLAS threads unknown";
+  if (auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads")))
+    blas = fmt::format("{} OpenBLAS", get());
+  return fmt::format("{} intra-op (OpenMP) + {} threads, GEMM in {}", at::get_num_threads(), blas, name(backend()));
+}
 
 }  // namespace qretrain::gemm
 

@@ -30,4 +30,10 @@ bool cpu_has_avx512();
 // (tests check that the switch really routes the products).
 std::int64_t calls(Backend backend);
 
+// The thread counts and GEMM library in effect, e.g. "2 intra-op (OpenMP) + 1
+// OpenBLAS threads, GEMM in oneDNN": with the CPU, what decides a run's
+// rounding (oneDNN and OpenBLAS, and different thread counts, sum products in
+// different orders). Stored with every run (RunRecord::machine).
+std::string numerics_summary();
+
 }  // namespace qretrain::gemm
