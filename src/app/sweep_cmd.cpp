@@ -100,9 +100,11 @@ int cmd_sweep(const CommonOptions& common, const SweepCommandOptions& opt) {
   if (opt.emit == "slurm") require_writable_output_file(opt.output);
   if (opt.list || !opt.emit.empty()) require_writable_store(cfg);
   else require_writable_output_dir(cfg);
+  if (!cfg.output_archive.empty() && opt.emit.empty()) require_writable_dir(cfg.output_archive, "output.archive");
   if (opt.list) {
     report::Store store(results_store_file(cfg.output_dir));
     sweep::collect(store, cfg.output_dir);
+    if (!cfg.output_archive.empty()) sweep::collect_archive(store, cfg.output_archive);
     std::size_t counts[3] = {0, 0, 0};
     for (const auto& c : grid.cells) {
       const auto state = sweep::cell_state(store, c.key, so);

@@ -417,6 +417,7 @@ ExperimentConfig extract(const YAML::Node& resolved) {
     fail("report.paper", fmt::format("{} is not a readable file", c.report_paper));
   c.output_dir = r.str("output.dir");
   if (c.output_dir.empty()) fail("output.dir", "must not be empty");
+  c.output_archive = r.str("output.archive");
   c.resolved = resolved;
   return c;
 }

@@ -95,6 +95,7 @@ struct ExperimentConfig {
   std::vector<int> seeds;
   RuntimeConfig runtime;
   std::string output_dir;
+  std::string output_archive;  // folder of kept result files (sweeps), "" = none
   std::string report_paper;  // paper numbers file, "" = none
 
   YAML::Node resolved;   // every declared key with its effective value

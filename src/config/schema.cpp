@@ -89,7 +89,7 @@ const std::vector<Field>& schema() {
        "cores the default thread plan uses; 0 = all (a sweep gives each job its share)", {}, Identity::NotPart},
       {"runtime.gemm", Kind::String, "auto",
        "library for float matrix products: onednn (AVX-512 JIT kernels) or openblas; auto = onednn where the CPU "
-       "has AVX-512, else openblas (README \"Threads\")",
+       "has AVX-512 that OpenBLAS's kernels leave unused, else openblas (README \"Threads\")",
        {"auto", "openblas", "onednn"}, Identity::NotPart},
       {"runtime.progress", Kind::String, "auto", "live progress line (auto = when stderr is a terminal)",
        {"auto", "on", "off"}, Identity::NotPart},
@@ -100,6 +100,9 @@ const std::vector<Field>& schema() {
       {"report.paper", Kind::String, "\"\"",
        "YAML file with the paper's numbers to show beside ours in tables (configs/paper/tableN.yaml)", {}, Identity::NotPart},
       {"output.dir", Kind::String, "runs", "results store, checkpoints and logs (relative to the working directory)", {}, Identity::NotPart},
+      {"output.archive", Kind::String, "\"\"",
+       "folder (e.g. results/cells/NAME, committed) that keeps a copy of every finished cell's result file; a sweep "
+       "merges it into the store first, so a grid continues on another machine from what was kept", {}, Identity::NotPart},
   };
   return fields;
 }

@@ -130,6 +130,11 @@ std::optional<train::FitResult> Session::load_cached_baseline(const std::string&
   return info.training;
 }
 
+void Session::keep_baseline(const torch::nn::Module& model) {
+  baseline_state_ = models::copy_state(model);
+  baseline_digest_ = models::state_digest(baseline_state_);
+}
+
 models::Network Session::load_or_train_baseline(bool record_cached) {
   auto log = log::get("baseline");
   auto fresh_network = [&] {
@@ -153,6 +158,7 @@ models::Network Session::load_or_train_baseline(bool record_cached) {
       // wall time), so rerunning it (--force, or another experiment sharing
       // the baseline) replaces a record with an equal one, never with an
       // empty one.
+      keep_baseline(*model);
       if (record_cached && !done("float", 0)) record("float", 0, "-", model, nullptr, *cached, started, path);
     } else {
       if (existed) model = fresh_network();  // a failed load may have written part of its weights
@@ -165,9 +171,9 @@ models::Network Session::load_or_train_baseline(bool record_cached) {
       train::save_checkpoint(path, *model, info);
       std::error_code ignored;
       fs::remove(path + ".config", ignored);  // an older format's sidecar, now stale
+      keep_baseline(*model);
       record("float", 0, "-", model, nullptr, *info.training, started);
     }
-    baseline_state_ = models::copy_state(*model);
     return model;
   }
   models::load_state(*model, baseline_state_);
@@ -255,6 +261,11 @@ void Session::record(const std::string& method, int bits, const std::string& ste
   r.dev_metric = fit.best_index >= 0 ? fit.best_dev : evaluate(model, hook, data_.dev);
   r.epochs = fit.epochs;
   r.steps = fit.steps;
+  r.stop_reason = fit.stop_reason;
+  // Stages of a gradual chain below its start load the previous stage's
+  // network, not the baseline: '' unless this process loaded the baseline
+  // too (the sweep re-runs a stale stage's later stages with it).
+  r.baseline_digest = baseline_digest_;
   r.samples_per_s = fit.samples_per_s;
   r.curve = fit.curve;
   if (hook) {

@@ -81,6 +81,7 @@ class Session {
  private:
   std::string baseline_path(std::string* identity) const;
   models::Network load_or_train_baseline(bool record_cached);
+  void keep_baseline(const torch::nn::Module& model);  // sets baseline_state_ and its digest
   // Loads the cached baseline at `path` into `model` and returns its training
   // record; nullopt when there is none to reuse (see the definition).
   std::optional<train::FitResult> load_cached_baseline(const std::string& path, const std::string& identity,
@@ -99,6 +100,7 @@ class Session {
   std::string label_;
   bool progress_;
   std::vector<torch::Tensor> baseline_state_;  // parameters then buffers
+  std::string baseline_digest_;                // models::state_digest of it, stored with every run
 };
 
 }  // namespace qretrain::methods

@@ -40,6 +40,9 @@ std::int64_t count_parameters(const torch::nn::Module& m);
 // batch-norm statistics), and its inverse: in-memory snapshots.
 std::vector<torch::Tensor> copy_state(const torch::nn::Module& m);
 void load_state(torch::nn::Module& m, const std::vector<torch::Tensor>& state);
+// XXH64 of such a snapshot's bytes, shapes and dtypes, as 16 hex digits:
+// equal exactly when the weights are equal bit for bit.
+std::string state_digest(const std::vector<torch::Tensor>& state);
 
 // Throws a network.kind error unless the input is square images of at least
 // `min_side` pixels whose side is a multiple of `multiple`.

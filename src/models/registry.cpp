@@ -6,6 +6,7 @@
 
 #include "models/lstm_lm.h"
 #include "models/network.h"
+#include "util/checksum.h"
 #include "util/error.h"
 
 namespace qretrain::models {
@@ -73,6 +74,18 @@ std::vector<torch::Tensor> copy_state(const torch::nn::Module& m) {
   for (const auto& p : m.parameters()) state.push_back(p.detach().clone());
   for (const auto& b : m.buffers()) state.push_back(b.detach().clone());
   return state;
+}
+
+std::string state_digest(const std::vector<torch::Tensor>& state) {
+  Xxh64 h;
+  for (const auto& t : state) {
+    const torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+    const std::int64_t dtype = static_cast<std::int64_t>(c.scalar_type());
+    h.update(&dtype, sizeof dtype);
+    for (const std::int64_t d : c.sizes()) h.update(&d, sizeof d);
+    h.update(c.data_ptr(), c.nbytes());
+  }
+  return fmt::format("{:016x}", h.digest());
 }
 
 void load_state(torch::nn::Module& m, const std::vector<torch::Tensor>& state) {

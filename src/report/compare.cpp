@@ -6,28 +6,9 @@
 
 #include <fmt/format.h>
 
+#include "report/stats.h"
+
 namespace qretrain::report {
-namespace {
-
-// Two-sided 95% critical value of Student's t with `dof` degrees of freedom.
-double t_critical_95(int dof) {
-  static const double table[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-                                 2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-                                 2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
-  if (dof < 1) return std::nan("");
-  return dof <= 30 ? table[dof - 1] : 1.96 + 2.4 / dof;  // within 0.002 of the true value above 30
-}
-
-void mean_and_stdev(const std::vector<double>& v, double* mean, double* stdev) {
-  double sum = 0;
-  for (double x : v) sum += x;
-  *mean = v.empty() ? 0 : sum / static_cast<double>(v.size());
-  double ss = 0;
-  for (double x : v) ss += (x - *mean) * (x - *mean);
-  *stdev = v.size() > 1 ? std::sqrt(ss / static_cast<double>(v.size() - 1)) : 0;
-}
-
-}  // namespace
 
 Comparison compare_methods(const std::vector<RunRecord>& runs, const std::string& a, const std::string& b) {
   Comparison c;
@@ -61,7 +42,9 @@ Comparison compare_methods(const std::vector<RunRecord>& runs, const std::string
     }
     if (diffs.empty()) continue;
     cell.pairs = static_cast<int>(diffs.size());
-    mean_and_stdev(diffs, &cell.mean_diff, &cell.stdev_diff);
+    const stats::MeanInterval m = stats::mean_interval(diffs);
+    cell.mean_diff = m.mean;
+    cell.stdev_diff = m.stdev;
     all.insert(all.end(), diffs.begin(), diffs.end());
     c.a_wins += cell.a_wins;
     c.b_wins += cell.b_wins;
@@ -69,11 +52,10 @@ Comparison compare_methods(const std::vector<RunRecord>& runs, const std::string
     c.cells.push_back(cell);
   }
   c.pairs = static_cast<int>(all.size());
-  double stdev = 0;
-  mean_and_stdev(all, &c.mean_diff, &stdev);
-  const double half = c.pairs > 1 ? t_critical_95(c.pairs - 1) * stdev / std::sqrt(static_cast<double>(c.pairs)) : NAN;
-  c.ci_low = c.mean_diff - half;
-  c.ci_high = c.mean_diff + half;
+  const stats::MeanInterval overall = stats::mean_interval(all);
+  c.mean_diff = overall.mean;
+  c.ci_low = overall.low;
+  c.ci_high = overall.high;
   const int decided = c.a_wins + c.b_wins;
   if (decided > 0) {
     const double n = decided, p = c.a_wins / n, z = 1.96, z2 = z * z;

@@ -48,15 +48,16 @@ std::string json_numbers(const std::vector<double>& values) {
 std::string export_csv(const std::vector<RunRecord>& runs) {
   std::string out =
       "cell_key,experiment,dataset,network,method,bits,seed,step_policy,status,failure,test_metric,dev_metric,"
-      "epochs,steps,wall_s,samples_per_s,commit,machine,started_at,finished_at,"
+      "epochs,steps,wall_s,samples_per_s,commit,machine,started_at,finished_at,note,stop_reason,baseline_digest,"
       "eval_index,eval_epoch,eval_step,eval_lr,eval_train_loss,eval_dev_metric,eval_elapsed_s,eval_deltas\n";
   for (const auto& r : runs) {
     const std::string run = fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", csv_field(r.cell_key), csv_field(r.experiment),
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", csv_field(r.cell_key), csv_field(r.experiment),
         csv_field(r.dataset), csv_field(r.network), csv_field(r.method), r.bits, r.seed, csv_field(r.step_policy),
         csv_field(r.status), csv_field(r.failure), number(r.test_metric), number(r.dev_metric), r.epochs, r.steps,
         number(r.wall_s), number(r.samples_per_s), csv_field(r.commit), csv_field(r.machine),
-        csv_field(r.started_at), csv_field(r.finished_at));
+        csv_field(r.started_at), csv_field(r.finished_at), csv_field(r.note), csv_field(r.stop_reason),
+        csv_field(r.baseline_digest));
     if (r.curve.empty()) out += run + ",,,,,,,,\n";
     for (std::size_t i = 0; i < r.curve.size(); ++i) {
       const auto& p = r.curve[i];
@@ -83,12 +84,14 @@ std::string export_jsonl(const std::vector<RunRecord>& runs) {
         "{{\"cell_key\":{},\"experiment\":{},\"dataset\":{},\"network\":{},\"method\":{},\"bits\":{},\"seed\":{},"
         "\"step_policy\":{},\"status\":{},\"failure\":{},\"test_metric\":{},\"dev_metric\":{},\"epochs\":{},"
         "\"steps\":{},\"wall_s\":{},\"samples_per_s\":{},\"commit\":{},\"machine\":{},\"started_at\":{},"
-        "\"finished_at\":{},\"groups\":[{}],\"config\":{},\"curve\":[{}]}}\n",
+        "\"finished_at\":{},\"note\":{},\"stop_reason\":{},\"baseline_digest\":{},\"groups\":[{}],\"config\":{},"
+        "\"curve\":[{}]}}\n",
         json_string(r.cell_key), json_string(r.experiment), json_string(r.dataset), json_string(r.network),
         json_string(r.method), r.bits, r.seed, json_string(r.step_policy), json_string(r.status),
         json_string(r.failure), json_number(r.test_metric), json_number(r.dev_metric), r.epochs, r.steps,
         json_number(r.wall_s), json_number(r.samples_per_s), json_string(r.commit), json_string(r.machine),
-        json_string(r.started_at), json_string(r.finished_at), fmt::join(groups, ","), json_string(r.config_yaml),
+        json_string(r.started_at), json_string(r.finished_at), json_string(r.note), json_string(r.stop_reason),
+        json_string(r.baseline_digest), fmt::join(groups, ","), json_string(r.config_yaml),
         fmt::join(curve, ","));
   }
   return out;

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "report/claims.h"
 #include "report/curves.h"
 #include "report/plot.h"
 #include "report/table.h"
@@ -37,7 +38,7 @@ std::string datasets_of(const SourceRuns& s) {
 // Why a source has nothing to show.
 std::string missing_reason(const SourceRuns& s) {
   if (!s.store_exists) return fmt::format("no results store {}", s.source.store_path);
-  const std::string note = left_out_note(s.other_settings, s.older_scheme);
+  const std::string note = left_out_note(s.other_settings, s.older_scheme, s.stale);
   return fmt::format("no runs of this configuration of experiment '{}' in {}{}", s.source.experiment,
                      s.source.store_path, note.empty() ? "" : "; " + note);
 }
@@ -56,6 +57,7 @@ Table source_table(const SourceRuns& s) {
   Table t = build_table(s.source.experiment, s.runs);
   t.other_settings = s.other_settings;
   t.older_scheme = s.older_scheme;
+  t.stale = s.stale;
   t.command = run_command(s.source);
   t.metric = s.source.metric;
   return t;
@@ -247,6 +249,30 @@ std::string curves_section(const std::vector<const SourceRuns*>& experiments, Im
   return out;
 }
 
+// What the claims are tested on: every table source with runs, and the
+// figure's adaptive runs (all seeds) with their curves.
+ClaimInput claim_input(const ReportInput& in) {
+  ClaimInput out;
+  for (const auto& t : in.tables)
+    for (const auto& s : t.sources)
+      if (!s.runs.empty())
+        out.tables.push_back({t.number, fmt::format("Table {}, `{}`", t.number, s.source.config_path), s.source.metric,
+                              s.runs});
+  std::vector<std::string> from;
+  for (const auto& s : in.figure_sources) {
+    if (s.runs.empty()) continue;
+    Store store(s.source.store_path);
+    const std::size_t before = out.step_size_runs.size();
+    for (const auto& r : s.runs)
+      if (r.method == "adaptive" && r.network == in.figure.network && r.status == "ok")
+        if (auto full = store.run_with_curve(r.cell_key)) out.step_size_runs.push_back(std::move(*full));
+    if (out.step_size_runs.size() > before)
+      from.push_back(fmt::format("`{}` ({} runs)", s.source.config_path, out.step_size_runs.size() - before));
+  }
+  out.step_size_source = fmt::format("Fig. 2, network {}, from {}", in.figure.network, fmt::join(from, " and "));
+  return out;
+}
+
 }  // namespace
 
 SourceRuns read_source(const Source& source) {
@@ -259,6 +285,7 @@ SourceRuns read_source(const Source& source) {
     out.runs = std::move(selected.runs);
     out.other_settings = selected.other_settings;
     out.older_scheme = selected.older_scheme;
+    out.stale = selected.stale;
   }
   return out;
 }
@@ -349,6 +376,7 @@ int write_report(const ReportInput& in, const std::string& output) {
   }
 
   if (!in.figure_file.empty()) md += figure_section(in, images, drawn);
+  md += render_claims(evaluate_claims(claim_input(in)), 2);
 
   // Curves of every experiment with runs, once each, in the order listed.
   std::vector<const SourceRuns*> experiments;

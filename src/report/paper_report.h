@@ -30,7 +30,7 @@ struct SourceRuns {
   Source source;
   bool store_exists = false;
   std::vector<RunRecord> runs;  // without curves; empty = not run
-  int other_settings = 0, older_scheme = 0;  // runs of the experiment left out (Store::Selection)
+  int other_settings = 0, older_scheme = 0, stale = 0;  // runs of the experiment left out (Store::Selection)
 };
 
 // Reads a source's runs; a missing store means no runs (and is not created).

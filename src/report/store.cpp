@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -40,7 +41,9 @@ CREATE TABLE IF NOT EXISTS runs (
   started_at TEXT NOT NULL,
   finished_at TEXT NOT NULL,
   identity_scheme INTEGER NOT NULL DEFAULT 1,
-  note TEXT NOT NULL DEFAULT ''
+  note TEXT NOT NULL DEFAULT '',
+  stop_reason TEXT NOT NULL DEFAULT '',
+  baseline_digest TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment);
 CREATE TABLE IF NOT EXISTS evals (
@@ -138,7 +141,7 @@ std::vector<std::string> split_names(const std::string& s) {
 constexpr const char* kRunColumns =
     "id, cell_key, experiment, dataset, network, method, bits, seed, step_policy, status, failure, test_metric, "
     "dev_metric, epochs, steps, wall_s, samples_per_s, group_names, config_yaml, commit_id, machine, started_at, "
-    "finished_at, identity_scheme, note";
+    "finished_at, identity_scheme, note, stop_reason, baseline_digest";
 
 RunRecord read_run(const Statement& s) {
   RunRecord r;
@@ -167,6 +170,8 @@ RunRecord read_run(const Statement& s) {
   r.finished_at = s.text(c++);
   r.identity_scheme = static_cast<int>(s.integer(c++));
   r.note = s.text(c++);
+  r.stop_reason = s.text(c++);
+  r.baseline_digest = s.text(c++);
   return r;
 }
 
@@ -201,6 +206,8 @@ void Store::add_missing_columns() {
   static const std::pair<const char*, const char*> kAdded[] = {
       {"identity_scheme", "ALTER TABLE runs ADD COLUMN identity_scheme INTEGER NOT NULL DEFAULT 1;"},
       {"note", "ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT '';"},
+      {"stop_reason", "ALTER TABLE runs ADD COLUMN stop_reason TEXT NOT NULL DEFAULT '';"},
+      {"baseline_digest", "ALTER TABLE runs ADD COLUMN baseline_digest TEXT NOT NULL DEFAULT '';"},
   };
   exec("BEGIN IMMEDIATE;");
   try {
@@ -236,13 +243,13 @@ void Store::put(const RunRecord& r) {
     Statement ins(db_,
                   "INSERT INTO runs (cell_key, experiment, dataset, network, method, bits, seed, step_policy, status, "
                   "failure, test_metric, dev_metric, epochs, steps, wall_s, samples_per_s, group_names, config_yaml, "
-                  "commit_id, machine, started_at, finished_at, identity_scheme, note) VALUES "
-                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  "commit_id, machine, started_at, finished_at, identity_scheme, note, stop_reason, baseline_digest) "
+                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                   path_);
     ins.bind_all(r.cell_key, r.experiment, r.dataset, r.network, r.method, r.bits, r.seed, r.step_policy, r.status,
                  r.failure, r.test_metric, r.dev_metric, r.epochs, r.steps, r.wall_s, r.samples_per_s,
                  join_names(r.group_names), r.config_yaml, r.commit, r.machine, r.started_at, r.finished_at,
-                 r.identity_scheme, r.note);
+                 r.identity_scheme, r.note, r.stop_reason, r.baseline_digest);
     ins.step();
     const std::int64_t run_id = sqlite3_last_insert_rowid(db_);
 
@@ -283,14 +290,34 @@ std::vector<RunRecord> Store::runs(const std::string& experiment) const {
   return out;
 }
 
+bool stale_against(const RunRecord& run, const RunRecord& float_run) {
+  return !run.baseline_digest.empty() && !float_run.baseline_digest.empty() &&
+         run.baseline_digest != float_run.baseline_digest;
+}
+
 Selection Store::select(const std::string& experiment, const std::vector<std::string>& cell_keys) const {
   const std::set<std::string> wanted(cell_keys.begin(), cell_keys.end());
+  std::vector<RunRecord> chosen;
   Selection out;
   for (auto& r : runs(experiment)) {
-    if (wanted.count(r.cell_key)) out.runs.push_back(std::move(r));
+    if (wanted.count(r.cell_key)) chosen.push_back(std::move(r));
     else if (r.identity_scheme < config::kIdentityScheme) ++out.older_scheme;
     else ++out.other_settings;
   }
+  // The float run of each (network, seed): the baseline its group must share.
+  std::map<std::pair<std::string, int>, const RunRecord*> float_of;
+  for (const auto& r : chosen)
+    if (r.method == "float" && r.status == "ok") float_of[{r.network, r.seed}] = &r;
+  std::vector<bool> keep(chosen.size(), true);
+  for (std::size_t i = 0; i < chosen.size(); ++i) {
+    auto f = float_of.find({chosen[i].network, chosen[i].seed});
+    if (chosen[i].method != "float" && f != float_of.end() && stale_against(chosen[i], *f->second)) {
+      keep[i] = false;
+      ++out.stale;
+    }
+  }
+  for (std::size_t i = 0; i < chosen.size(); ++i)
+    if (keep[i]) out.runs.push_back(std::move(chosen[i]));
   return out;
 }
 
@@ -344,6 +371,12 @@ std::optional<std::pair<std::string, std::string>> Store::status(const std::stri
   s.bind(1, cell_key);
   if (!s.step()) return std::nullopt;
   return std::make_pair(s.text(0), s.text(1));
+}
+
+std::string Store::baseline_digest(const std::string& cell_key) const {
+  Statement s(db_, "SELECT baseline_digest FROM runs WHERE cell_key = ?", path_);
+  s.bind(1, cell_key);
+  return s.step() ? s.text(0) : "";
 }
 
 }  // namespace qretrain::report

@@ -40,6 +40,11 @@ struct RunRecord {
   std::string started_at;
   std::string finished_at;
   std::string note;          // how the run came about when not plain, e.g. a baseline reused from the cache
+  std::string stop_reason;   // why training ended: its schedule ran out, or the epoch budget ('' = older stores)
+  // XXH64 of the float baseline's weights: those a float run kept, those a
+  // quantized or control run started from ('' = older stores). A group's
+  // runs belong together only if these agree (Selection::stale).
+  std::string baseline_digest;
   std::vector<std::string> group_names;
   std::vector<train::EvalPoint> curve;
 };
@@ -52,7 +57,15 @@ struct Selection {
   std::vector<RunRecord> runs;  // without curves, in insertion order
   int other_settings = 0;
   int older_scheme = 0;
+  // Runs left out because they started from another float baseline than
+  // the float run of their network and seed now stored (it was trained
+  // again, e.g. on another machine, after they ran); a sweep runs them again.
+  int stale = 0;
 };
+
+// Whether `run` started from another baseline than `float_run` (same network
+// and seed) kept: both digests known and different.
+bool stale_against(const RunRecord& run, const RunRecord& float_run);
 
 class Store {
  public:
@@ -74,6 +87,8 @@ class Store {
   std::vector<RunRecord> all_runs_with_curves() const;
   // Status ("ok" / "failed") and finish time of a cell's run, if stored.
   std::optional<std::pair<std::string, std::string>> status(const std::string& cell_key) const;
+  // The baseline digest of a cell's run ('' when not stored or unknown).
+  std::string baseline_digest(const std::string& cell_key) const;
   const std::string& path() const { return path_; }
 
  private:

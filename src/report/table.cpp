@@ -59,11 +59,38 @@ Table build_table(const std::string& experiment, const Selection& selection) {
   Table t = build_table(experiment, selection.runs);
   t.other_settings = selection.other_settings;
   t.older_scheme = selection.older_scheme;
+  t.stale = selection.stale;
   return t;
 }
 
-std::string left_out_note(int other_settings, int older_scheme) {
+std::string stop_kind(const std::string& stop_reason) {
+  // The words of train::Trainer::fit's two endings.
+  if (stop_reason.find("fell below") != std::string::npos) return "schedule";
+  if (stop_reason.find("epoch budget") != std::string::npos) return "cap";
+  return "";
+}
+
+std::string endings_note(const Table& t) {
+  auto part = [](const char* what, const Table::Endings& e) -> std::string {
+    if (e.schedule + e.cap + e.unknown == 0) return "";
+    std::string s = fmt::format("{} {} ended on the learning-rate schedule, {} on the epoch cap", what, e.schedule,
+                                e.cap);
+    if (e.unknown) s += fmt::format(", {} not recorded", e.unknown);
+    return s;
+  };
   std::vector<std::string> parts;
+  for (const std::string& p : {part("Training: of the float baselines,", t.float_endings),
+                               part("of the retraining runs,", t.retrain_endings)})
+    if (!p.empty()) parts.push_back(p);
+  return parts.empty() ? "" : fmt::format("{}.", fmt::join(parts, "; "));
+}
+
+std::string left_out_note(int other_settings, int older_scheme, int stale) {
+  std::vector<std::string> parts;
+  if (stale > 0)
+    parts.push_back(fmt::format("{} run{} retrained from an earlier float baseline than the one now stored (a sweep "
+                                "runs {} again)",
+                                stale, stale == 1 ? "" : "s", stale == 1 ? "it" : "them"));
   if (other_settings > 0)
     parts.push_back(fmt::format("{} run{} made with other settings", other_settings, other_settings == 1 ? "" : "s"));
   if (older_scheme > 0)
@@ -90,6 +117,11 @@ Table build_table(const std::string& experiment, const std::vector<RunRecord>& r
     t.total_wall_s += r.wall_s;
     if (t.first_started.empty() || r.started_at < t.first_started) t.first_started = r.started_at;
     if (r.finished_at > t.last_finished) t.last_finished = r.finished_at;
+    if (r.status == "ok" && r.method != "direct") {
+      Table::Endings& e = r.method == "float" ? t.float_endings : t.retrain_endings;
+      const std::string kind = stop_kind(r.stop_reason);
+      ++(kind == "schedule" ? e.schedule : kind == "cap" ? e.cap : e.unknown);
+    }
   }
   for (const auto& [key, by_column] : groups) {
     TableRow row;
@@ -164,7 +196,7 @@ std::string render_latex(const Table& t, const PaperTable* paper) {
     if (paper) header.push_back(latex_escape(c) + " (paper)"), columns += "r";
   }
   std::string out = "% Produced by qretrain from its results store; needs \\usepackage{booktabs}.\n";
-  if (const std::string note = left_out_note(t.other_settings, t.older_scheme); !note.empty())
+  if (const std::string note = left_out_note(t.other_settings, t.older_scheme, t.stale); !note.empty())
     out += "% " + note + "\n";
   out += "\\begin{table}[t]\n\\centering\n";
   out += fmt::format("\\caption{{{} of experiment {} on {}.{} Best method per bit width in bold.}}\n",
@@ -234,7 +266,9 @@ std::string render_markdown(const Table& t, const PaperTable* paper) {
                      t.command.empty() ? "qretrain" : "`" + t.command + "`", fmt::join(t.commits, ", "),
                      fmt::join(t.machines, "; "), runs_count(t), t.total_wall_s / 60.0, t.first_started,
                      t.last_finished);
-  if (const std::string note = left_out_note(t.other_settings, t.older_scheme); !note.empty()) out += note + "\n";
+  if (const std::string note = endings_note(t); !note.empty()) out += note + "\n";
+  if (const std::string note = left_out_note(t.other_settings, t.older_scheme, t.stale); !note.empty())
+    out += note + "\n";
   return out;
 }
 

@@ -37,8 +37,19 @@ struct Table {
   std::string metric = "error rate";         // data::Dataset::metric (set by the caller)
   // Runs of the same experiment left out (another configuration, or an older
   // identity scheme): set by the caller from the store's Selection.
-  int other_settings = 0, older_scheme = 0;
+  int other_settings = 0, older_scheme = 0, stale = 0;
+  // How the training of the table's successful runs ended: the learning-rate
+  // schedule ran out (or a plateau rule fired) or the epoch budget cut it
+  // off; `unknown` for runs stored before the reason was kept.
+  struct Endings {
+    int schedule = 0, cap = 0, unknown = 0;
+  } float_endings, retrain_endings;
 };
+
+// "schedule", "cap", or "" for a stored stop reason (train::FitResult).
+std::string stop_kind(const std::string& stop_reason);
+// The footer line about how the runs' training ended ("" when no runs).
+std::string endings_note(const Table& t);
 
 // Canonical method order in tables (also the registry's order).
 const std::vector<std::string>& method_order();
@@ -47,7 +58,7 @@ Table build_table(const std::string& experiment, const std::vector<RunRecord>& r
 // The table of one configuration's runs, with the left-out counts set.
 Table build_table(const std::string& experiment, const Selection& selection);
 // The footer line about the experiment's runs a table leaves out ("" when none).
-std::string left_out_note(int other_settings, int older_scheme);
+std::string left_out_note(int other_settings, int older_scheme, int stale = 0);
 // With `paper`, each column is followed by the paper's value for that cell.
 std::string render_markdown(const Table& t, const PaperTable* paper = nullptr);
 // The same as a LaTeX table (booktabs rules), for papers.

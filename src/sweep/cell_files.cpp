@@ -37,10 +37,13 @@ void read_file(const fs::path& file, CellFiles& out) {
 }
 
 // Merges one file's runs; counts into `rep`. Returns the status of its key's run.
-std::string merge_file(report::Store& store, const CellFile& file, CollectReport& rep) {
+// With `own_key_only`, other runs the file holds (a float baseline its cell
+// trained on the way) are left out.
+std::string merge_file(report::Store& store, const CellFile& file, CollectReport& rep, bool own_key_only = false) {
   std::string status;
   for (const auto& r : file.runs) {
     if (r.cell_key == file.key) status = r.status;
+    else if (own_key_only) continue;
     auto held = store.status(r.cell_key);
     if (held && held->first == r.status && held->second == r.finished_at) {
       ++rep.unchanged;
@@ -107,9 +110,10 @@ std::string collect_one(report::Store& store, const std::string& output_dir, con
   return merge_file(store, read.files.front(), rep);
 }
 
-CellFiles read_cell_files(const std::string& output_dir) {
+namespace {
+
+CellFiles read_result_files(const fs::path& dir) {
   CellFiles out;
-  const fs::path dir = cells_dir(output_dir);
   if (!fs::is_directory(dir)) return out;
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir))
@@ -117,6 +121,29 @@ CellFiles read_cell_files(const std::string& output_dir) {
   std::sort(files.begin(), files.end());  // a stable merge order
   for (const auto& f : files) read_file(f, out);
   return out;
+}
+
+}  // namespace
+
+CellFiles read_cell_files(const std::string& output_dir) { return read_result_files(cells_dir(output_dir)); }
+
+void archive_cell_file(const std::string& output_dir, const std::string& archive, const std::string& key) {
+  const fs::path from = cell_file(output_dir, key);
+  if (archive.empty() || !fs::exists(from)) return;
+  fs::create_directories(archive);
+  // Whole or not at all, like the file it copies: a kill mid-copy leaves only a temporary.
+  atomic_write(fs::path(archive) / (key + ".sqlite"),
+               [&](const fs::path& tmp) { fs::copy_file(from, tmp, fs::copy_options::overwrite_existing); });
+}
+
+CollectReport collect_archive(report::Store& store, const std::string& archive) {
+  // Each key's run from its own file only: the float cell's file, not a copy
+  // of a baseline another cell retrained, decides the group's baseline.
+  const CellFiles files = read_result_files(archive);
+  CollectReport rep;
+  for (const auto& f : files.files) merge_file(store, f, rep, true);
+  rep.unreadable = files.unreadable;
+  return rep;
 }
 
 CollectReport merge_cell_files(report::Store& store, const CellFiles& files) {

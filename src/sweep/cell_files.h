@@ -61,4 +61,12 @@ CollectReport collect(report::Store& store, const std::string& output_dir);
 // Merges one cell's file, if it exists; returns its status ("" if none).
 std::string collect_one(report::Store& store, const std::string& output_dir, const std::string& key);
 
+// The archive (output.archive): a folder, typically committed with the
+// results (results/cells/NAME), that keeps a copy of every finished cell's
+// result file, so a grid longer than one machine's allocation continues on
+// another from what was kept. A copy replaces the key's earlier one whole.
+void archive_cell_file(const std::string& output_dir, const std::string& archive, const std::string& key);
+// Merges every result file of the archive into `store` (as collect does).
+CollectReport collect_archive(report::Store& store, const std::string& archive);
+
 }  // namespace qretrain::sweep

@@ -252,6 +252,12 @@ int run_sweep(const config::ExperimentConfig& cfg, const methods::Grid& grid, re
   const CollectReport merged = collect(store, out);
   for (const auto& u : merged.unreadable) log->warn("unreadable result file {}", u);
   if (merged.merged) log->info("merged {} results of earlier cells into {}", merged.merged, store.path());
+  const std::string& archive = cfg.output_archive;
+  if (!archive.empty()) {
+    const CollectReport kept = collect_archive(store, archive);
+    for (const auto& u : kept.unreadable) log->warn("unreadable archived result file {}", u);
+    log->info("archive {}: {} result files, {} runs merged into the store", archive, kept.files, kept.merged);
+  }
 
   const std::size_t n = grid.cells.size();
   enum class S { Pending, Running, Done, Failed };
@@ -265,6 +271,61 @@ int run_sweep(const config::ExperimentConfig& cfg, const methods::Grid& grid, re
         if (opt.force) fs::remove(methods::resume_file(grid.variants[grid.cells[i].variant], grid.cells[i].method,
                                                        grid.cells[i].bits, grid.cells[i].seed));
         break;
+    }
+  }
+  // A group (network variant, seed) shares one float baseline: each cell's
+  // group float cell, and what depends on each cell.
+  std::vector<std::ptrdiff_t> float_cell(n, -1);
+  std::vector<std::vector<std::size_t>> dependents(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t d : grid.cells[i].after) dependents[d].push_back(i);
+    if (grid.cells[i].method != "float") continue;
+    for (std::size_t j = 0; j < n; ++j)
+      if (grid.cells[j].variant == grid.cells[i].variant && grid.cells[j].seed == grid.cells[i].seed)
+        float_cell[j] = static_cast<std::ptrdiff_t>(i);
+  }
+  // A finished cell runs again, with every finished cell computed from it.
+  auto run_again = [&](std::size_t first, const std::string& why) {
+    std::vector<std::size_t> todo = {first};
+    while (!todo.empty()) {
+      const std::size_t j = todo.back();
+      todo.pop_back();
+      if (state[j] != S::Done) continue;
+      state[j] = S::Pending;
+      --done;
+      log->info("{}: running it again ({})", grid.cells[j].name(), why);
+      for (std::size_t k : dependents[j]) todo.push_back(k);
+    }
+  };
+  // Finished cells of float cell f's group that started from another
+  // baseline than the one f now holds (it was trained again since).
+  auto run_stale_again = [&](std::size_t f) {
+    const std::string digest = store.baseline_digest(grid.cells[f].key);
+    if (digest.empty()) return;
+    for (std::size_t j = 0; j < n; ++j) {
+      if (j == f || float_cell[j] != static_cast<std::ptrdiff_t>(f) || state[j] != S::Done) continue;
+      const std::string d = store.baseline_digest(grid.cells[j].key);
+      if (!d.empty() && d != digest) run_again(j, "it started from another float baseline than the one stored");
+    }
+  };
+  for (std::size_t f = 0; f < n; ++f) {
+    const methods::Cell& c = grid.cells[f];
+    if (c.method != "float" || state[f] != S::Done) continue;
+    bool unfinished = false;
+    for (std::size_t j = 0; j < n; ++j)
+      unfinished = unfinished || (j != f && float_cell[j] == static_cast<std::ptrdiff_t>(f) && state[j] == S::Pending);
+    std::string identity;
+    if (unfinished && !fs::exists(methods::baseline_file(grid.variants[c.variant], c.seed, &identity))) {
+      // Its result came from elsewhere (the archive, another machine), its
+      // weights did not: the cells still to run need them. Trained again
+      // first, once; on another CPU or thread count they may come out
+      // different, and then the group's finished cells run again too.
+      state[f] = S::Pending;
+      --done;
+      log->info("{}: its float weights are not on this machine; training it again before the rest of its group",
+                c.name());
+    } else {
+      run_stale_again(f);
     }
   }
   const auto threads = thread_overrides(cfg, cores_per_job(opt.jobs));
@@ -283,6 +344,7 @@ int run_sweep(const config::ExperimentConfig& cfg, const methods::Grid& grid, re
     const methods::Cell& c = grid.cells[i];
     publish_failure(out, c.key, failure_record(grid.variants[c.variant], c, reason));
     collect_one(store, out, c.key);
+    archive_cell_file(out, archive, c.key);
     finish_cell(i, "failed", fmt::format("failed: {} ({})", c.name(), reason));
   };
 
@@ -350,8 +412,10 @@ int run_sweep(const config::ExperimentConfig& cfg, const methods::Grid& grid, re
     }
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     if (!published.empty()) {
+      archive_cell_file(out, archive, c.key);
       progress.cell_finished(seconds);
       finish_cell(r.cell, published, fmt::format("{} {} in {}", c.name(), published, duration_text(seconds)));
+      if (c.method == "float" && published == "ok") run_stale_again(r.cell);
     } else if (code == 130 || (stopping && WIFSIGNALED(status))) {
       state[r.cell] = S::Pending;  // interrupted: resumes from its saved state next time
       progress.show(done, failed, running.size(), "interrupted " + c.name());

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <atomic>
+#include <cctype>
 #include <stdexcept>
 
 #include <ATen/Parallel.h>
@@ -25,10 +26,26 @@ Sgemm next_sgemm() {
 
 }  // namespace
 
+std::string openblas_core() {
+  using GetCore = char* (*)();
+  auto get = reinterpret_cast<GetCore>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  const char* core = get ? get() : nullptr;
+  return core ? core : "";
+}
+
+Backend auto_choice(bool cpu_avx512, std::string core) {
+  for (auto& c : core) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  bool openblas_avx512 = false;
+  for (const char* avx512 : {"skylakex", "cooperlake", "sapphirerapids"})
+    openblas_avx512 = openblas_avx512 || core.find(avx512) != std::string::npos;
+  return cpu_avx512 && !openblas_avx512 ? Backend::OneDnn : Backend::OpenBlas;
+}
+
 Backend resolve(const std::string& setting) {
   if (setting == "openblas") return Backend::OpenBlas;
   if (setting == "onednn") return Backend::OneDnn;
-  if (setting == "auto" || setting.empty()) return cpu_has_avx512() ? Backend::OneDnn : Backend::OpenBlas;
+  if (setting == "auto" || setting.empty())
+    return auto_choice(cpu_has_avx512(), openblas_core());
   throw std::invalid_argument("unknown GEMM backend '" + setting + "' (known: auto, openblas, onednn)");
 }
 
@@ -42,7 +59,7 @@ std::string numerics_summary() {
   using GetThreads = int (*)();
   std::string blas = "BLAS threads unknown";
   if (auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads")))
-    blas = fmt::format("{} OpenBLAS", get());
+    blas = fmt::format("{} OpenBLAS ({} kernels)", get(), openblas_core());
   return fmt::format("{} intra-op (OpenMP) + {} threads, GEMM in {}", at::get_num_threads(), blas, name(backend()));
 }
 

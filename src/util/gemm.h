@@ -17,10 +17,16 @@ namespace qretrain::gemm {
 
 enum class Backend { OpenBlas, OneDnn };
 
-// "auto" -> oneDNN where the CPU has AVX-512 (measured about 2x OpenBLAS's
-// AVX2 kernels per core there, README "Threads"), else OpenBLAS; "openblas",
-// "onednn". Throws std::invalid_argument for anything else.
+// "auto" -> oneDNN where the CPU has AVX-512 and OpenBLAS does not run its own
+// AVX-512 kernels (pinned to Haswell, or its detection fell back to an older
+// kernel set: oneDNN measured about 2x faster per core there, README
+// "Threads"); else OpenBLAS. "openblas", "onednn" force one. Throws std::invalid_argument for anything else.
 Backend resolve(const std::string& setting);
+// The "auto" rule itself, given the CPU and OpenBLAS's kernel set.
+Backend auto_choice(bool cpu_avx512, std::string openblas_core);
+// OpenBLAS's kernel set as its CPU detection (or OPENBLAS_CORETYPE) chose it,
+// e.g. "Haswell"; "" where the BLAS is not OpenBLAS.
+std::string openblas_core();
 void set_backend(Backend backend);
 Backend backend();
 const char* name(Backend backend);
@@ -31,7 +37,7 @@ bool cpu_has_avx512();
 std::int64_t calls(Backend backend);
 
 // The thread counts and GEMM library in effect, e.g. "2 intra-op (OpenMP) + 1
-// OpenBLAS threads, GEMM in oneDNN": with the CPU, what decides a run's
+// OpenBLAS (Haswell kernels) threads, GEMM in oneDNN": with the CPU, what decides a run's
 // rounding (oneDNN and OpenBLAS, and different thread counts, sum products in
 // different orders). Stored with every run (RunRecord::machine).
 std::string numerics_summary();

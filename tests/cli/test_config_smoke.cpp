@@ -90,6 +90,7 @@ std::map<std::pair<int, std::string>, std::vector<std::string>> markdown_cells(c
 
 std::string method_title(const std::string& method) {
   if (method == "float") return "Float";
+  if (method == "control") return "Control: float + retraining epochs";
   if (method == "adaptive+gradual") return "Adaptive & Gradual";
   std::string t = method;
   t[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(t[0])));
@@ -266,14 +267,16 @@ TEST(ConfigSmoke, SpeechStandinFamilyAndATable2Sweep) {
 
   // Table 2's grid (four strategies, gradual chains) swept in processes on
   // the same corpus, with a small network and bits 3 and 2: per strategy 2
-  // cells (gradual: stages 3 and 2), plus the float baseline.
+  // cells (gradual: stages 3 and 2), plus the float baseline and the control
+  // row; one seed, a dev evaluation at each epoch end (the tiny corpus has
+  // fewer updates per epoch than the shipped eval_every).
   const std::string grid = "--config configs/table2_standin.yaml " + corpus +
                            "--set network.hidden=[32,32] --set quant.bits=[3,2] --set quant.gradual.start_bits=3 "
                            "--set train.max_epochs=3 --set retrain.max_epochs=1 --set output.dir=out-table2 "
-                           "--set runtime.threads=1 --set runtime.blas_threads=1";
+                           "--set runtime.threads=1 --set runtime.blas_threads=1 --set 'seeds=[1]' --set train.eval_every=0";
   auto listed = run_qretrain("sweep --list " + grid, ws.path());
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
-  EXPECT_THAT(listed.out, HasSubstr("9 cells: 0 done, 0 failed, 9 to run\n"));
+  EXPECT_THAT(listed.out, HasSubstr("10 cells: 0 done, 0 failed, 10 to run\n"));
   const auto started = std::chrono::steady_clock::now();
   auto sweep = run_qretrain("sweep --jobs 2 " + grid + " --set runtime.progress=off", ws.path());
   ASSERT_EQ(sweep.exit_code, 0) << sweep.err;
@@ -281,7 +284,7 @@ TEST(ConfigSmoke, SpeechStandinFamilyAndATable2Sweep) {
                            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   report::Store store((ws.path() / "out-table2" / "results.sqlite").string());
   const auto runs = store.runs("table2_standin");
-  ASSERT_EQ(runs.size(), 9u);
+  ASSERT_EQ(runs.size(), 10u);
   const auto cells = markdown_cells(sweep.out);
   for (const auto& r : runs) {
     SCOPED_TRACE(r.method + " " + std::to_string(r.bits));
@@ -292,7 +295,7 @@ TEST(ConfigSmoke, SpeechStandinFamilyAndATable2Sweep) {
     EXPECT_EQ(it->second.at(0), fmt::format("{:.2f}", r.test_metric));
   }
   auto after = run_qretrain("sweep --list " + grid, ws.path());
-  EXPECT_THAT(after.out, HasSubstr("9 cells: 9 done, 0 failed, 0 to run\n"));
+  EXPECT_THAT(after.out, HasSubstr("10 cells: 10 done, 0 failed, 0 to run\n"));
 }
 
 // A TIMIT-format corpus (TRAIN|TEST/DR1/<speaker>/<utt>.WAV + .PHN) whose
@@ -392,14 +395,14 @@ TEST(ConfigSmoke, WikiFamily) {
 // working folder): one line per cell with a distinct 16-digit key, every
 // quantized cell after its network's float baseline (a gradual stage after
 // the stage above it), and the count its keys describe. Hand-counted for
-// the shipped ones: table1 10 networks x (1 + 3 x 3) = 100, table2 1 + 4 + 4
-// + 5 + 5 = 19, table3 3 x (1 + 3 x 3 + 1) = 33, table4 3 x (1 + 4 x 3) = 39,
-// fig2 1 + 3 = 4, refit_order 2 x 3 x (1 + 2 x 2) = 30, sweep_bench 2 x 10.
+// the shipped ones: table1 3 seeds x 10 networks x (1 + 3 x 3 + 1) = 330,
+// table2 3 seeds x (1 + 4 + 4 + 5 + 5 + 1) = 60, table3 3 x (1 + 3 x 3 + 1) = 33, table4 3 x (1 + 4 x 3) = 39,
+// fig2 3 seeds x (1 + 3) = 12, refit_order 2 x 3 x (1 + 2 x 2) = 30, sweep_bench 2 x 10.
 TEST(ConfigSmoke, GridsListTheirCells) {
   Workspace ws;
   const std::map<std::string, std::size_t> hand_counted = {
-      {"table1_standin", 100}, {"table1_timit", 100}, {"table2_standin", 19}, {"table2_timit", 19},
-      {"table3_fmnist", 33},   {"table4_gcide", 39},  {"table4_wiki", 39},    {"fig2_standin", 4},
+      {"table1_standin", 330}, {"table1_timit", 100}, {"table2_standin", 60}, {"table2_timit", 19},
+      {"table3_fmnist", 33},   {"table4_gcide", 39},  {"table4_wiki", 39},    {"fig2_standin", 12},
       {"refit_order_standin", 30}, {"sweep_bench_lenet5", 20}};
   std::size_t grids = 0;
   static const std::regex cell_line(R"(^([0-9a-f]{16})  to run  (\S+) seed (\d+) (\S+)(?: (\d)-bit)?(?: \(after (.*)\))?$)");

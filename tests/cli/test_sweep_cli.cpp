@@ -10,6 +10,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -263,6 +264,66 @@ TEST(SweepCli, BadGridsAreErrorsBeforeAnythingRuns) {
   auto cell = run_qretrain("cell --config grid.yaml --key 0123456789abcdef", dir.path());
   EXPECT_EQ(cell.exit_code, 2);
   EXPECT_THAT(cell.err, HasSubstr("no such cell"));
+}
+
+// A grid continued on a fresh machine from the archived result files (a
+// fresh output.dir: no store, no checkpoints): finished cells are not run
+// again; the float baseline is trained again once, before the cells still to
+// run (its weights did not travel), and a finished cell that started from
+// another baseline than the stored one runs again.
+TEST(SweepCli, ContinuesFromTheArchiveOnAFreshMachine) {
+  TempDir dir;
+  qretrain::testing::fashion_fixture(dir);
+  const std::string one_seed = std::string(kSweepConfig).replace(std::string(kSweepConfig).find("seeds: [1, 2]"), 13,
+                                                                 "seeds: [1]");
+  dir.write("grid.yaml", one_seed);
+  const std::string first_part = "--set 'quant.bits=[2]' --set 'quant.methods=[direct,adaptive]'";
+  auto first = run_qretrain("sweep --config grid.yaml --jobs 2 --set output.archive=kept " + first_part, dir.path());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_THAT(first.err, HasSubstr("all 3 cells have results (0 failed)"));
+  int kept = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "kept")) kept += e.path().extension() == ".sqlite";
+  EXPECT_EQ(kept, 3);
+
+  // The archived adaptive 2-bit run claims another baseline, as if its group's
+  // float run had been trained again elsewhere after it ran.
+  std::string adaptive_key, float_digest;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "kept")) {
+    report::Store file(e.path().string());
+    for (auto r : file.all_runs_with_curves()) {
+      if (r.cell_key != e.path().stem().string()) continue;
+      EXPECT_EQ(r.baseline_digest.size(), 16u) << r.method;
+      if (r.method == "float") {
+        float_digest = r.baseline_digest;
+        EXPECT_THAT(r.stop_reason, HasSubstr("epoch budget of 2 spent"));
+      }
+      if (r.method == "adaptive") {
+        adaptive_key = r.cell_key;
+        r.baseline_digest = "0123456789abcdef";
+        file.put(r);
+      }
+    }
+  }
+  ASSERT_FALSE(adaptive_key.empty());
+
+  // Fresh output.dir, the whole grid: float, direct and adaptive at 2 and 3 bits, control.
+  auto second = run_qretrain("sweep --config grid.yaml --jobs 2 --set output.archive=kept --set output.dir=fresh",
+                             dir.path());
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_THAT(second.err, HasSubstr("archive kept: 3 result files, 3 runs merged into the store"));
+  EXPECT_THAT(second.err, HasSubstr("its float weights are not on this machine; training it again"));
+  EXPECT_THAT(second.err, HasSubstr("adaptive 2-bit: running it again (it started from another float baseline"));
+  EXPECT_THAT(second.err, HasSubstr("all 6 cells have results (0 failed)"));
+  // Run here: the float again, the stale adaptive 2-bit, and the 3 new cells; not the direct 2-bit.
+  const auto logs = std::distance(std::filesystem::directory_iterator(dir.path() / "fresh" / "logs" / "cells"),
+                                  std::filesystem::directory_iterator{});
+  EXPECT_EQ(logs, 5);
+  report::Store store((dir.path() / "fresh" / "results.sqlite").string());
+  // Trained again on the same machine and threads: the same weights.
+  EXPECT_EQ(store.baseline_digest(adaptive_key), float_digest);
+  int archived = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "kept")) archived += e.path().extension() == ".sqlite";
+  EXPECT_EQ(archived, 6);
 }
 
 }  // namespace

@@ -50,6 +50,8 @@ bool ends_with(const std::string& s, const std::string& tail) {
 TEST(Export, CsvHasOneRowPerEvaluationPointAndQuotesFields) {
   RunRecord direct = run_with(0, "plain");
   direct.method = "direct";
+  direct.stop_reason = "epoch budget of 3 spent";
+  direct.baseline_digest = "00ff00ff00ff00ff";
   auto rows = lines(export_csv({run_with(3, "GCIDE (stand-in, \"dict\")"), direct}));
   ASSERT_EQ(rows.size(), 1u + 3u + 1u);  // header, 3 points, the curve-less run
   EXPECT_EQ(rows[0].rfind("cell_key,experiment,dataset,network,", 0), 0u);
@@ -59,7 +61,7 @@ TEST(Export, CsvHasOneRowPerEvaluationPointAndQuotesFields) {
       << rows[1];
   EXPECT_TRUE(ends_with(rows[1], ",0,0,0,0.5,,2,0,0.125;0.0625")) << rows[1];  // NaN loss -> empty
   EXPECT_TRUE(ends_with(rows[3], ",2,2,14,0.5,0.25,1.75,0,0.125;0.1875")) << rows[3];
-  EXPECT_TRUE(ends_with(rows[4], ",direct,2,3,first_epochs:1,ok,,1.875,1.75,0,0,0,0,,,,,,,,,,,,")) << rows[4];
+  EXPECT_TRUE(ends_with(rows[4], ",direct,2,3,first_epochs:1,ok,,1.875,1.75,0,0,0,0,,,,,,epoch budget of 3 spent,00ff00ff00ff00ff,,,,,,,,")) << rows[4];
 }
 
 TEST(Export, JsonlHasOneEscapedObjectPerRunWithNullForNaN) {
@@ -73,6 +75,7 @@ TEST(Export, JsonlHasOneEscapedObjectPerRunWithNullForNaN) {
   EXPECT_NE(rows[0].find("{\"epoch\":0,\"step\":0,\"lr\":0.5,\"train_loss\":null,\"dev_metric\":2,"), std::string::npos);
   EXPECT_NE(rows[0].find("\"deltas\":[0.125,0.125]}]}"), std::string::npos);
   EXPECT_NE(rows[1].find("\"curve\":[]}"), std::string::npos);
+  EXPECT_NE(rows[0].find("\"note\":\"\",\"stop_reason\":\"\",\"baseline_digest\":\"\","), std::string::npos);
 }
 
 }  // namespace

@@ -61,8 +61,23 @@ INSTANTIATE_TEST_SUITE_P(Gemm, GemmBackend, ::testing::Values(gemm::Backend::Ope
 TEST(Gemm, ResolveNamesAndRejectsUnknown) {
   EXPECT_EQ(gemm::resolve("openblas"), gemm::Backend::OpenBlas);
   EXPECT_EQ(gemm::resolve("onednn"), gemm::Backend::OneDnn);
-  EXPECT_EQ(gemm::resolve("auto"), gemm::cpu_has_avx512() ? gemm::Backend::OneDnn : gemm::Backend::OpenBlas);
+  EXPECT_EQ(gemm::resolve("auto"), gemm::auto_choice(gemm::cpu_has_avx512(), gemm::openblas_core()));
   EXPECT_THROW(gemm::resolve("mkl"), std::invalid_argument);
+}
+
+// oneDNN only where it has AVX-512 to offer that OpenBLAS does not use:
+// pinned to Haswell, or detection fallen back to Prescott on a CPU it does not
+// know (the 2026 Emerald Rapids machines).
+TEST(Gemm, AutoPicksOneDnnOnlyWhereOpenBlasLeavesAvx512Unused) {
+  using gemm::Backend;
+  EXPECT_EQ(gemm::auto_choice(true, "Haswell"), Backend::OneDnn);
+  EXPECT_EQ(gemm::auto_choice(true, "Prescott"), Backend::OneDnn);
+  EXPECT_EQ(gemm::auto_choice(true, ""), Backend::OneDnn);
+  EXPECT_EQ(gemm::auto_choice(true, "SkylakeX"), Backend::OpenBlas);
+  EXPECT_EQ(gemm::auto_choice(true, "Cooperlake"), Backend::OpenBlas);
+  EXPECT_EQ(gemm::auto_choice(true, "sapphirerapids"), Backend::OpenBlas);
+  EXPECT_EQ(gemm::auto_choice(false, "Haswell"), Backend::OpenBlas);
+  EXPECT_EQ(gemm::auto_choice(false, "Zen"), Backend::OpenBlas);
 }
 
 }  // namespace

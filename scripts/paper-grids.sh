@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The paper's tables on the stand-ins as resumable sweeps (issue 15). Each
+# config keeps every finished cell's result file in results/cells/NAME
+# (output.archive), so a clone on another machine continues from what was
+# committed; once a grid is complete its table, CSV and paired comparisons
+# are written into results/. Commit results/cells and results/NAME* as they
+# come (the script does not commit).
+#
+#   scripts/paper-grids.sh [--jobs N] [CONFIG...]
+#   (default: Tables 2, 3, 1, 4 on the stand-ins, cheapest first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=2
+configs=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --jobs) jobs=$2; shift 2 ;;
+    -*) echo "usage: $0 [--jobs N] [CONFIG...]" >&2; exit 2 ;;
+    *) configs+=("$1"); shift ;;
+  esac
+done
+[ ${#configs[@]} -gt 0 ] || configs=(configs/table2_standin.yaml configs/table3_fmnist.yaml
+                                     configs/table1_standin.yaml configs/table4_gcide.yaml)
+bin=${BUILD_DIR:-build}/qretrain
+[ -x "$bin" ] || { echo "$bin not built (scripts/build.sh)" >&2; exit 1; }
+
+for config in "${configs[@]}"; do
+  name=$(basename "$config" .yaml)
+  echo "== $name: $(date -u +%FT%TZ)"
+  # 130: stopped by a signal (run again to continue); anything else non-zero is an error.
+  "$bin" sweep --config "$config" --jobs "$jobs" --set runtime.progress=off
+  "$bin" table --config "$config" -o "results/$name.md"
+  "$bin" table --config "$config" --format csv -o "results/$name.csv"
+  pairs="adaptive,conventional"
+  case "$name" in table2_*) pairs="$pairs gradual,conventional adaptive+gradual,adaptive" ;; esac
+  for pair in $pairs; do
+    "$bin" table --config "$config" --compare "$pair" -o "results/${name}_compare_${pair//,/_vs_}.md"
+  done
+  echo "== $name complete: $(date -u +%FT%TZ)"
+done
