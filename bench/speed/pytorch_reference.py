@@ -27,8 +27,11 @@ def set_threads(omp, blas):
     torch.set_num_threads(omp)
     try:
         ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(blas)
-        got = ctypes.CDLL("libopenblas.so.0").openblas_get_num_threads()
-        return f"{torch.get_num_threads()} intra-op (OpenMP) + {got} OpenBLAS threads"
+        lib = ctypes.CDLL("libopenblas.so.0")
+        got = lib.openblas_get_num_threads()
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        core = lib.openblas_get_corename().decode()
+        return f"{torch.get_num_threads()} intra-op (OpenMP) + {got} OpenBLAS ({core} kernels) threads, GEMM in OpenBLAS"
     except OSError:
         return f"{torch.get_num_threads()} intra-op (OpenMP) + BLAS threads unknown"
 

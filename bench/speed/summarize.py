@@ -35,12 +35,14 @@ def main(path):
     runs = defaultdict(list)      # (round, impl, model, mode) -> samples/s of each rep
     params = {}
     peaks = defaultdict(list)
+    peak_threads = {}
     refit_ms = defaultdict(list)
     for r in rows:
         if "refit_ms" in r:
             refit_ms[r["model"]].append(r["refit_ms"])
         elif "sgemm_peak_gflops" in r:
             peaks[r["impl"]].append(r["sgemm_peak_gflops"])
+            peak_threads[r["impl"]] = r.get("threads", "")
         elif "samples_per_s" in r:
             runs[(r["round"], r["impl"], r["model"], r["mode"])].append(r["samples_per_s"])
             params.setdefault((r["model"], r["impl"]), r["params"])
@@ -57,7 +59,8 @@ def main(path):
               f"commit {m['commit']}; {m['date']}")
     for impl in ("qretrain", "pytorch"):
         if peaks[impl]:
-            print(f"sgemm peak ({impl} process, all cores to OpenBLAS): median {statistics.median(peaks[impl]):.1f} "
+            # The library doing the products is the process's own (qretrain: runtime.gemm).
+            print(f"sgemm peak ({impl} process: {peak_threads.get(impl) or 'all cores'}): median {statistics.median(peaks[impl]):.1f} "
                   f"GFLOP/s, range {min(peaks[impl]):.1f}..{max(peaks[impl]):.1f} over {len(peaks[impl])} rounds")
     print(f"{len(rounds)} rounds; each figure is the median over rounds of a process's median of its repetitions;"
           " [min..max] is the range of the per-round values.\n")

@@ -89,7 +89,7 @@ const std::vector<Field>& schema() {
        "cores the default thread plan uses; 0 = all (a sweep gives each job its share)", {}, Identity::NotPart},
       {"runtime.gemm", Kind::String, "auto",
        "library for float matrix products: onednn (AVX-512 JIT kernels) or openblas; auto = onednn where the CPU "
-       "has AVX-512 that OpenBLAS's kernels leave unused, else openblas (README \"Threads\")",
+       "has AVX-512, else openblas (README \"Threads\")",
        {"auto", "openblas", "onednn"}, Identity::NotPart},
       {"runtime.progress", Kind::String, "auto", "live progress line (auto = when stderr is a terminal)",
        {"auto", "on", "off"}, Identity::NotPart},

@@ -3,7 +3,6 @@
 #include <dlfcn.h>
 
 #include <atomic>
-#include <cctype>
 #include <stdexcept>
 
 #include <ATen/Parallel.h>
@@ -33,19 +32,12 @@ std::string openblas_core() {
   return core ? core : "";
 }
 
-Backend auto_choice(bool cpu_avx512, std::string core) {
-  for (auto& c : core) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  bool openblas_avx512 = false;
-  for (const char* avx512 : {"skylakex", "cooperlake", "sapphirerapids"})
-    openblas_avx512 = openblas_avx512 || core.find(avx512) != std::string::npos;
-  return cpu_avx512 && !openblas_avx512 ? Backend::OneDnn : Backend::OpenBlas;
-}
 
 Backend resolve(const std::string& setting) {
   if (setting == "openblas") return Backend::OpenBlas;
   if (setting == "onednn") return Backend::OneDnn;
   if (setting == "auto" || setting.empty())
-    return auto_choice(cpu_has_avx512(), openblas_core());
+    return cpu_has_avx512() ? Backend::OneDnn : Backend::OpenBlas;
   throw std::invalid_argument("unknown GEMM backend '" + setting + "' (known: auto, openblas, onednn)");
 }
 

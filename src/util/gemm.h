@@ -17,13 +17,11 @@ namespace qretrain::gemm {
 
 enum class Backend { OpenBlas, OneDnn };
 
-// "auto" -> oneDNN where the CPU has AVX-512 and OpenBLAS does not run its own
-// AVX-512 kernels (pinned to Haswell, or its detection fell back to an older
-// kernel set: oneDNN measured about 2x faster per core there, README
-// "Threads"); else OpenBLAS. "openblas", "onednn" force one. Throws std::invalid_argument for anything else.
+// "auto" -> oneDNN where the CPU has AVX-512 (measured faster than OpenBLAS's
+// AVX2 kernels by about 2x per core, and than its own AVX-512 "SkylakeX"
+// kernels by about 1.2x on FFDNN-1024 training, README "Threads"), else
+// OpenBLAS. "openblas", "onednn" force one. Throws std::invalid_argument for anything else.
 Backend resolve(const std::string& setting);
-// The "auto" rule itself, given the CPU and OpenBLAS's kernel set.
-Backend auto_choice(bool cpu_avx512, std::string openblas_core);
 // OpenBLAS's kernel set as its CPU detection (or OPENBLAS_CORETYPE) chose it,
 // e.g. "Haswell"; "" where the BLAS is not OpenBLAS.
 std::string openblas_core();

@@ -246,7 +246,7 @@ TEST(Threads, PlanPerWorkloadAndBackend) {
   EXPECT_EQ(fixed.blas_threads, 5);
   rt.gemm = "auto";
   EXPECT_EQ(app::plan_threads(rt, false).gemm,
-            gemm::auto_choice(gemm::cpu_has_avx512(), gemm::openblas_core()));
+            gemm::cpu_has_avx512() ? gemm::Backend::OneDnn : gemm::Backend::OpenBlas);
 }
 
 TEST(Slurm, OneArrayPerDependencyLevelAndOnlyMissingCells) {

@@ -3,6 +3,10 @@
 // each agrees with a double-precision product.
 #include "util/gemm.h"
 
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -61,23 +65,22 @@ INSTANTIATE_TEST_SUITE_P(Gemm, GemmBackend, ::testing::Values(gemm::Backend::Ope
 TEST(Gemm, ResolveNamesAndRejectsUnknown) {
   EXPECT_EQ(gemm::resolve("openblas"), gemm::Backend::OpenBlas);
   EXPECT_EQ(gemm::resolve("onednn"), gemm::Backend::OneDnn);
-  EXPECT_EQ(gemm::resolve("auto"), gemm::auto_choice(gemm::cpu_has_avx512(), gemm::openblas_core()));
+  EXPECT_EQ(gemm::resolve("auto"), gemm::cpu_has_avx512() ? gemm::Backend::OneDnn : gemm::Backend::OpenBlas);
   EXPECT_THROW(gemm::resolve("mkl"), std::invalid_argument);
 }
 
-// oneDNN only where it has AVX-512 to offer that OpenBLAS does not use:
-// pinned to Haswell, or detection fallen back to Prescott on a CPU it does not
-// know (the 2026 Emerald Rapids machines).
-TEST(Gemm, AutoPicksOneDnnOnlyWhereOpenBlasLeavesAvx512Unused) {
-  using gemm::Backend;
-  EXPECT_EQ(gemm::auto_choice(true, "Haswell"), Backend::OneDnn);
-  EXPECT_EQ(gemm::auto_choice(true, "Prescott"), Backend::OneDnn);
-  EXPECT_EQ(gemm::auto_choice(true, ""), Backend::OneDnn);
-  EXPECT_EQ(gemm::auto_choice(true, "SkylakeX"), Backend::OpenBlas);
-  EXPECT_EQ(gemm::auto_choice(true, "Cooperlake"), Backend::OpenBlas);
-  EXPECT_EQ(gemm::auto_choice(true, "sapphirerapids"), Backend::OpenBlas);
-  EXPECT_EQ(gemm::auto_choice(false, "Haswell"), Backend::OpenBlas);
-  EXPECT_EQ(gemm::auto_choice(false, "Zen"), Backend::OpenBlas);
+// The kernel set OpenBLAS reports is the one it runs: forced by
+// OPENBLAS_CORETYPE when set (stored with every run's machine).
+TEST(Gemm, OpenBlasReportsTheKernelSetItRuns) {
+  const char* forced = std::getenv("OPENBLAS_CORETYPE");
+  const std::string core = gemm::openblas_core();
+  EXPECT_FALSE(core.empty());
+  auto lower = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+  };
+  if (forced && *forced) EXPECT_EQ(lower(core), lower(forced));
+  EXPECT_NE(gemm::numerics_summary().find("(" + core + " kernels)"), std::string::npos) << gemm::numerics_summary();
 }
 
 }  // namespace
