@@ -59,7 +59,8 @@ tag() { sed "s/^{/{\"round\": $1, /" >> "$out"; }
 tag_before() { sed "s/^{\"impl\": \"qretrain\"/{\"round\": $1, \"impl\": \"before\"/" >> "$out"; }
 for r in $(seq 1 "$rounds"); do
   echo "round $r of $rounds" >&2
-  "$Q" --peak --omp 1 --blas "$cores" | tag "$r"
+  # All cores to whichever library runs qretrain's products (oneDNN threads are OpenMP's).
+  "$Q" --peak --omp "$cores" --blas "$cores" | tag "$r"
   "$PY" bench/speed/pytorch_reference.py --peak --omp 1 --blas "$cores" | tag "$r"
   for m in $models; do
     t=$(threads_of "$m")
