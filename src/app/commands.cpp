@@ -30,6 +30,7 @@
 #include "report/plot.h"
 #include "report/store.h"
 #include "report/table.h"
+#include "sweep/cell_files.h"
 #include "train/trainer.h"
 #include "util/error.h"
 #include "util/fsutil.h"
@@ -46,7 +47,26 @@ namespace {
 std::string store_path(const config::ExperimentConfig& cfg) { return results_store_file(cfg.output_dir); }
 
 // The store of a config that has been run; a clear error when it has not.
+// Result files kept in the repository (output.archive) count as stored runs,
+// so a fresh clone tables and reports them without running anything: they
+// are merged into the store first, as a sweep would.
+void merge_archive(const config::ExperimentConfig& cfg) {
+  if (cfg.output_archive.empty() || !std::filesystem::is_directory(cfg.output_archive)) return;
+  try {
+    std::filesystem::create_directories(cfg.output_dir);
+    report::Store store(store_path(cfg));
+    const auto kept = sweep::collect_archive(store, cfg.output_archive);
+    if (kept.merged > 0)
+      log::get("report")->info("archive {}: {} result files, {} runs merged into {}", cfg.output_archive, kept.files,
+                               kept.merged, store_path(cfg));
+    for (const auto& bad : kept.unreadable) log::get("report")->warn("archive: {}", bad);
+  } catch (const std::exception& e) {
+    log::get("report")->warn("archive {} not merged into {}: {}", cfg.output_archive, store_path(cfg), e.what());
+  }
+}
+
 std::string existing_store_path(const config::ExperimentConfig& cfg, const CommonOptions& common) {
+  merge_archive(cfg);
   const std::string path = store_path(cfg);
   if (!std::filesystem::exists(path))
     throw UserError(fmt::format("{}: no results store yet; run `qretrain run --config {}` first", path,
@@ -383,6 +403,7 @@ std::vector<report::SourceRuns> read_sources(const std::vector<std::string>& con
     report::Source s;
     s.config_path = path;
     s.experiment = cfg.name;
+    merge_archive(cfg);
     s.store_path = store_path(cfg);
     s.metric = data::metric_of_kind(cfg.dataset.kind);
     s.stand_in = !is_paper_dataset(cfg.dataset.kind);

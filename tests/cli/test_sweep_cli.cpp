@@ -324,6 +324,17 @@ TEST(SweepCli, ContinuesFromTheArchiveOnAFreshMachine) {
   int archived = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir.path() / "kept")) archived += e.path().extension() == ".sqlite";
   EXPECT_EQ(archived, 6);
+
+  // A clone with the archive alone tables it without running anything: the
+  // same table as the store the runs were made in (but for the footer's
+  // command, which names the overrides given).
+  auto made_here = run_qretrain("table --config grid.yaml --set output.dir=fresh", dir.path());
+  auto from_archive = run_qretrain("table --config grid.yaml --set output.archive=kept --set output.dir=clone", dir.path());
+  ASSERT_EQ(from_archive.exit_code, 0) << from_archive.err;
+  EXPECT_THAT(from_archive.err, HasSubstr("archive kept: 6 result files, 6 runs merged into clone/results.sqlite"));
+  auto body = [](const std::string& table) { return table.substr(0, table.find("Produced by")); };
+  EXPECT_EQ(body(from_archive.out), body(made_here.out));
+  EXPECT_THAT(from_archive.out, HasSubstr("1 on the epoch cap; of the retraining runs"));
 }
 
 }  // namespace
