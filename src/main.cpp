@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
   plot->fallthrough();
   plot->add_option("--network", plot_opt.network, "network column label, e.g. 256x256 (required for grids)");
   plot->add_option("--method", plot_opt.method, "retraining method whose step sizes to draw")->capture_default_str();
-  plot->add_option("--seed", plot_opt.seed, "seed of the runs (default: the config's first)");
+  plot->add_option("--seed", plot_opt.seed, "seed of the runs (default: every seed, a thin line each)");
   plot->add_option("--output,-o", plot_opt.output,
                    "output path without extension (default: output.dir/plots/NAME-delta)")
       ->check(kNonEmpty);

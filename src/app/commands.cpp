@@ -10,6 +10,7 @@
 #include <iostream>
 #include <limits>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -344,7 +345,7 @@ int cmd_plot(const CommonOptions& common, const PlotOptions& opt) {
       throw UserError("--network: required when the config has several networks (grid.networks), e.g. 256x256");
     network = models::network_label(networks[0].network);
   }
-  const int seed = opt.seed != 0 ? opt.seed : cfg.seeds.front();
+  const int seed = opt.seed;  // 0: every seed, a line each
   const std::string base =
       opt.output.empty() ? (std::filesystem::path(cfg.output_dir) / "plots" / (cfg.name + "-delta")).string()
                          : opt.output;
@@ -357,7 +358,10 @@ int cmd_plot(const CommonOptions& common, const PlotOptions& opt) {
   report::plot_delta_curves(
       curves, fmt::format("Step size of each layer during {} retraining, FFDNN {} ({})", opt.method, network, dataset),
       base);
-  std::cout << fmt::format("wrote {0}.png, {0}.svg and {0}.csv ({1} bit widths)\n", base, curves.size());
+  std::set<int> bit_widths, seeds;
+  for (const auto& c : curves) bit_widths.insert(c.bits), seeds.insert(c.seed);
+  std::cout << fmt::format("wrote {0}.png, {0}.svg and {0}.csv ({1} bit widths{2})\n", base, bit_widths.size(),
+                           seeds.size() > 1 ? fmt::format(", {} seeds", seeds.size()) : "");
   return 0;
 }
 

@@ -26,29 +26,42 @@ std::string quoted(const std::string& s) {
   return out + "'";
 }
 
-// One gnuplot data block per bit width: columns epoch, Δ of group 1..G.
+// One gnuplot data block per curve (bit width, seed): columns update, Δ of
+// group 1..G.
 std::string data_blocks(const std::vector<DeltaCurve>& curves) {
   std::string out;
   for (const auto& c : curves) {
-    out += fmt::format("# bits {}: epoch {}\n", c.bits, fmt::join(c.groups, " "));
+    out += fmt::format("# bits {} seed {}: update {}\n", c.bits, c.seed, fmt::join(c.groups, " "));
     for (std::size_t i = 0; i < c.epochs.size(); ++i)
-      out += fmt::format("{} {:.9g}\n", c.epochs[i], fmt::join(c.deltas[i], " "));
+      out += fmt::format("{} {:.9g}\n", c.updates[i], fmt::join(c.deltas[i], " "));
     out += "\n\n";  // gnuplot: two blank lines end a data set (index)
   }
   return out;
 }
 
 std::string gnuplot_script(const std::vector<DeltaCurve>& curves, const std::string& title, const std::string& data) {
-  std::string s = fmt::format("set multiplot layout 1,{} title {}\n", curves.size(), quoted(title));
+  std::vector<int> bit_widths;
+  for (const auto& c : curves)
+    if (std::find(bit_widths.begin(), bit_widths.end(), c.bits) == bit_widths.end()) bit_widths.push_back(c.bits);
+  std::string s = fmt::format("set multiplot layout 1,{} title {}\n", bit_widths.size(), quoted(title));
   // Linear axes, as in the paper: the point is how much each layer's Δ moves.
-  s += "set xlabel 'retraining epoch'\nset ylabel 'step size {/Symbol D}'\nset key below horizontal\nset grid\n"
-       "set xtics 1\nset yrange [0:*]\n";
-  for (std::size_t k = 0; k < curves.size(); ++k) {
-    const auto& c = curves[k];
-    s += fmt::format("set title '{}-bit'\nplot ", c.bits);
-    for (std::size_t g = 0; g < c.groups.size(); ++g)
-      s += fmt::format("{}{} index {} using 1:{} with linespoints title {}", g ? ", " : "", quoted(data), k, g + 2,
-                       quoted(c.groups[g]));
+  // Against updates, not epochs: evaluations may fall inside an epoch (train.eval_every).
+  s += "set xlabel 'retraining updates'\nset ylabel 'step size {/Symbol D}'\nset key below horizontal\nset grid\n"
+       "set yrange [0:*]\n";
+  for (int bits : bit_widths) {
+    s += fmt::format("set title '{}-bit'\nplot ", bits);
+    bool first_curve = true, titled = false;
+    for (std::size_t k = 0; k < curves.size(); ++k) {
+      const auto& c = curves[k];
+      if (c.bits != bits) continue;
+      for (std::size_t g = 0; g < c.groups.size(); ++g) {
+        // Each group one colour; the first seed's lines carry the legend.
+        s += fmt::format("{}{} index {} using 1:{} with linespoints lw 1 pt 7 ps 0.4 lc {} {}", first_curve && !g ? "" : ", ",
+                         quoted(data), k, g + 2, g + 1, titled ? "notitle" : "title " + quoted(c.groups[g]));
+      }
+      first_curve = false;
+      titled = true;
+    }
     s += "\n";
   }
   return s + "unset multiplot\n";
@@ -80,28 +93,31 @@ std::string without_empty_groups(std::string svg) {
 std::vector<DeltaCurve> delta_curves(const Store& store, const std::vector<RunRecord>& runs,
                                      const std::string& experiment, const std::string& network,
                                      const std::string& method, int seed) {
-  std::map<int, DeltaCurve> by_bits;
+  std::map<std::pair<int, int>, DeltaCurve> by_bits;
   std::vector<std::string> networks_seen;
   for (const auto& run : runs) {
-    if (run.method != method || run.status != "ok" || run.seed != seed) continue;
+    if (run.method != method || run.status != "ok" || (seed != 0 && run.seed != seed)) continue;
     networks_seen.push_back(run.network);
     if (run.network != network) continue;
     auto full = store.run_with_curve(run.cell_key);
     DeltaCurve c;
     c.bits = run.bits;
+    c.seed = run.seed;
     c.groups = full->group_names;
     for (const auto& p : full->curve) {
       if (p.deltas.size() != c.groups.size()) continue;
       c.epochs.push_back(p.epoch);
+      c.updates.push_back(p.step);
       c.deltas.push_back(p.deltas);
     }
-    if (!c.epochs.empty()) by_bits[run.bits] = std::move(c);
+    if (!c.epochs.empty()) by_bits[{run.bits, run.seed}] = std::move(c);
   }
   if (by_bits.empty()) {
     std::sort(networks_seen.begin(), networks_seen.end());
     networks_seen.erase(std::unique(networks_seen.begin(), networks_seen.end()), networks_seen.end());
     throw UserError(fmt::format(
-        "plot: no finished '{}' runs of network '{}' (seed {}) in experiment '{}'{}", method, network, seed,
+        "plot: no finished '{}' runs of network '{}' ({}) in experiment '{}'{}", method, network,
+        seed ? fmt::format("seed {}", seed) : std::string("any seed"),
         experiment,
         networks_seen.empty() ? "; run the config first" : fmt::format(" (networks with such runs: {})",
                                                                        fmt::join(networks_seen, ", "))));
@@ -112,11 +128,12 @@ std::vector<DeltaCurve> delta_curves(const Store& store, const std::vector<RunRe
 }
 
 std::string render_delta_csv(const std::vector<DeltaCurve>& curves) {
-  std::string out = "bits,epoch,group,delta\n";
+  std::string out = "bits,epoch,group,delta,seed,update\n";
   for (const auto& c : curves)
     for (std::size_t i = 0; i < c.epochs.size(); ++i)
       for (std::size_t g = 0; g < c.groups.size(); ++g)
-        out += fmt::format("{},{},{},{:.9g}\n", c.bits, c.epochs[i], c.groups[g], c.deltas[i][g]);
+        out += fmt::format("{},{},{},{:.9g},{},{}\n", c.bits, c.epochs[i], c.groups[g], c.deltas[i][g], c.seed,
+                           c.updates[i]);
   return out;
 }
 
@@ -163,7 +180,10 @@ void render_gnuplot_figure(const std::string& output_base, int width, int height
 
 void plot_delta_curves(const std::vector<DeltaCurve>& curves, const std::string& title,
                        const std::string& output_base) {
-  const int width = static_cast<int>(std::max<std::size_t>(1, curves.size()) * 420);
+  std::vector<int> bit_widths;
+  for (const auto& c : curves)
+    if (std::find(bit_widths.begin(), bit_widths.end(), c.bits) == bit_widths.end()) bit_widths.push_back(c.bits);
+  const int width = static_cast<int>(std::max<std::size_t>(1, bit_widths.size()) * 420);
   render_gnuplot_figure(output_base, width, 420, data_blocks(curves), [&](const std::string& data_path) {
     return gnuplot_script(curves, title, data_path);
   });

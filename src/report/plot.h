@@ -4,6 +4,7 @@
 // beside them as CSV.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -14,24 +15,27 @@ namespace qretrain::report {
 
 struct DeltaCurve {
   int bits = 0;
+  int seed = 0;
   std::vector<std::string> groups;            // weight group names (layers)
-  std::vector<int> epochs;                    // epochs completed at each evaluation
+  std::vector<int> epochs;                    // epoch of each evaluation (as stored)
+  std::vector<std::int64_t> updates;          // updates made before each evaluation
   std::vector<std::vector<double>> deltas;    // [evaluation][group]
 };
 
-// The Δ curves of `method` runs on `network` (seed `seed`) among `runs` (one
-// configuration's, from Store::select), one per bit width, ascending; curves
-// are read from `store`. Throws UserError saying what is missing when nothing
+// The Δ curves of `method` runs on `network` (seed `seed`, 0 = every seed)
+// among `runs` (one configuration's, from Store::select), one per bit width
+// and seed, by bit width then seed; curves are read from `store`. Throws UserError saying what is missing when nothing
 // matches.
 std::vector<DeltaCurve> delta_curves(const Store& store, const std::vector<RunRecord>& runs,
                                      const std::string& experiment, const std::string& network,
                                      const std::string& method, int seed);
 
-// Tidy CSV: bits,epoch,group,delta.
+// Tidy CSV: bits,epoch,group,delta,seed,update.
 std::string render_delta_csv(const std::vector<DeltaCurve>& curves);
 
 // Writes <output_base>.png, .svg and .csv (each whole or not at all) with
-// gnuplot. `title` heads the figure. Throws UserError when gnuplot is missing
+// gnuplot: one panel per bit width, one colour per weight group, one thin line
+// per seed. `title` heads the figure. Throws UserError when gnuplot is missing
 // or fails.
 void plot_delta_curves(const std::vector<DeltaCurve>& curves, const std::string& title,
                        const std::string& output_base);

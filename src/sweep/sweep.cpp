@@ -29,6 +29,10 @@
 
 namespace qretrain::sweep {
 
+// A cell process's exit status when its program could not be executed (the
+// shell's convention for "command not found").
+constexpr int kCannotStart = 127;
+
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
@@ -147,8 +151,15 @@ pid_t spawn_cell(const SweepOptions& opt, const std::vector<std::string>& thread
       ::dup2(fd, STDERR_FILENO);
       ::close(fd);
     }
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
+    // The sweep's own executable, even if the file was rebuilt or removed
+    // since it started: every cell of a sweep runs the same program, and a
+    // rebuild mid-sweep cannot make cells fail to start.
+    ::execv("/proc/self/exe", argv.data());
+    // No allocation between fork and exit: plain writes of the reason.
+    const char* reason = std::strerror(errno);
+    for (const char* part : {"cannot start ", static_cast<const char*>(argv[0]), ": ", reason, "\n"})
+      if (::write(STDERR_FILENO, part, std::strlen(part)) < 0) break;
+    ::_exit(kCannotStart);
   }
   return pid;
 }
@@ -416,6 +427,12 @@ int run_sweep(const config::ExperimentConfig& cfg, const methods::Grid& grid, re
       progress.cell_finished(seconds);
       finish_cell(r.cell, published, fmt::format("{} {} in {}", c.name(), published, duration_text(seconds)));
       if (c.method == "float" && published == "ok") run_stale_again(r.cell);
+    } else if (WIFEXITED(status) && code == kCannotStart) {
+      // Not a result of the cell: its process never ran. Nothing is
+      // recorded, and no further cell is started (they would fail alike).
+      state[r.cell] = S::Pending;
+      log->error("{}: {}; nothing recorded for it, no further cell started", c.name(), last_log_line(out, c.key));
+      stopping = true;
     } else if (code == 130 || (stopping && WIFSIGNALED(status))) {
       state[r.cell] = S::Pending;  // interrupted: resumes from its saved state next time
       progress.show(done, failed, running.size(), "interrupted " + c.name());

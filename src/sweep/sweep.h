@@ -13,7 +13,8 @@
 namespace qretrain::sweep {
 
 struct SweepOptions {
-  std::string program;                 // the qretrain executable the cells run
+  std::string program;                 // the qretrain executable's path: argv[0] of the cells, which exec
+                                       // the running sweep's own executable (/proc/self/exe)
   std::string config_path;
   std::vector<std::string> overrides;  // --set key=value, passed on to every cell
   int jobs = 1;                        // cells at a time

@@ -344,11 +344,12 @@ TEST_F(StoredGrid, PlotPicksTheNetworkAndSeedAndWritesTheirSteps) {
     ASSERT_EQ(expected.size(), 2u * 3u * groups);  // 2 bit widths x 3 evaluations x weight groups
     const auto lines = lines_of(slurp(dir() / (base + ".csv")));
     ASSERT_EQ(lines.size(), expected.size() + 1);
-    EXPECT_EQ(lines[0], "bits,epoch,group,delta");
+    EXPECT_EQ(lines[0], "bits,epoch,group,delta,seed,update");
     for (std::size_t i = 0; i < expected.size(); ++i) {
       SCOPED_TRACE(lines[i + 1]);
       const auto f = csv_fields(lines[i + 1]);
-      ASSERT_EQ(f.size(), 4u);
+      ASSERT_EQ(f.size(), 6u);
+      EXPECT_EQ(std::stoi(f[4]), seed);
       EXPECT_EQ(std::stoi(f[0]), std::get<0>(expected[i]));
       EXPECT_EQ(std::stoi(f[1]), std::get<1>(expected[i]));
       EXPECT_EQ(f[2], std::get<2>(expected[i]));

@@ -96,7 +96,7 @@ TEST(SpeechCli, StandinIsBuiltOnFirstUseTrainedAndPlotted) {
   std::ifstream csv(dir.path() / "fig/delta.csv");
   std::string header;
   std::getline(csv, header);
-  EXPECT_EQ(header, "bits,epoch,group,delta");
+  EXPECT_EQ(header, "bits,epoch,group,delta,seed,update");
 }
 
 TEST(SpeechCli, MissingTimitPointsToTheStandin) {

@@ -249,7 +249,7 @@ TEST(Report, WritesTablesFigureAndCurvesLabelledWithDataCommitAndMachine) {
   EXPECT_THAT(md, HasSubstr("| Floating result |  | 9.73 | 6.45 | 8.94 |  |"));
   // Fig. 2 from the adaptive runs of network L (2-bit only: 3-bit failed).
   EXPECT_THAT(md, HasSubstr("![Fig. 2 from std on Fashion-MNIST](report/fig2-std.png)"));
-  EXPECT_THAT(md, HasSubstr("adaptive retraining, network L, seed 1, bit widths 2 "));
+  EXPECT_THAT(md, HasSubstr("adaptive retraining, network L, seeds 1 (a line each), bit widths 2 "));
   EXPECT_THAT(md, HasSubstr("data: Fashion-MNIST, a stand-in for the paper's TIMIT; commit abc123def456; machine "
                             "testbox (2 cores)."));
   // Curves: one figure per network.

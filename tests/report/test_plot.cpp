@@ -30,6 +30,7 @@ RunRecord adaptive_run(const std::string& network, int bits, int seed) {
   for (int epoch = 0; epoch < 3; ++epoch) {
     train::EvalPoint p;
     p.epoch = epoch;
+    p.step = 7 * epoch;
     p.deltas = {0.01 * bits, 0.1 * bits + 0.01 * epoch};
     r.curve.push_back(p);
   }
@@ -50,10 +51,18 @@ TEST(Plot, PicksTheRunsOfOneNetworkAndSeedByBitWidth) {
   EXPECT_EQ(curves[1].epochs, (std::vector<int>{0, 1, 2}));
   EXPECT_DOUBLE_EQ(curves[1].deltas[2][1], 0.32);
   EXPECT_EQ(render_delta_csv({curves[0]}),
-            "bits,epoch,group,delta\n"
-            "2,0,fc1.weight,0.02\n2,0,out.weight,0.2\n"
-            "2,1,fc1.weight,0.02\n2,1,out.weight,0.21\n"
-            "2,2,fc1.weight,0.02\n2,2,out.weight,0.22\n");
+            "bits,epoch,group,delta,seed,update\n"
+            "2,0,fc1.weight,0.02,1,0\n2,0,out.weight,0.2,1,0\n"
+            "2,1,fc1.weight,0.02,1,7\n2,1,out.weight,0.21,1,7\n"
+            "2,2,fc1.weight,0.02,1,14\n2,2,out.weight,0.22,1,14\n");
+  // Seed 0: every seed, by bit width then seed.
+  store.put(adaptive_run("256x256", 2, 2));
+  auto every = delta_curves(store, store.runs("fig"), "fig", "256x256", "adaptive", 0);
+  ASSERT_EQ(every.size(), 4u);
+  EXPECT_EQ(std::make_pair(every[0].bits, every[0].seed), std::make_pair(2, 1));
+  EXPECT_EQ(std::make_pair(every[1].bits, every[1].seed), std::make_pair(2, 2));
+  EXPECT_EQ(std::make_pair(every[2].bits, every[2].seed), std::make_pair(3, 1));
+  EXPECT_EQ(std::make_pair(every[3].bits, every[3].seed), std::make_pair(4, 2));
   EXPECT_THAT(error_of([&] { delta_curves(store, store.runs("fig"), "fig", "64x64", "adaptive", 1); }),
               HasSubstr("networks with such runs: 256x256, 512x512"));
   EXPECT_THAT(error_of([&] { delta_curves(store, store.runs("fig"), "fig", "256x256", "gradual", 1); }), HasSubstr("run the config first"));
