@@ -32,12 +32,10 @@ std::string openblas_core() {
   return core ? core : "";
 }
 
-
 Backend resolve(const std::string& setting) {
   if (setting == "openblas") return Backend::OpenBlas;
   if (setting == "onednn") return Backend::OneDnn;
-  if (setting == "auto" || setting.empty())
-    return cpu_has_avx512() ? Backend::OneDnn : Backend::OpenBlas;
+  if (setting == "auto" || setting.empty()) return cpu_has_avx512() ? Backend::OneDnn : Backend::OpenBlas;
   throw std::invalid_argument("unknown GEMM backend '" + setting + "' (known: auto, openblas, onednn)");
 }
 
