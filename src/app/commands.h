@@ -1,24 +1,44 @@
-// The subcommands of the qretrain program; main.cpp only parses and dispatches.
+// What the commands share: loading a config, its results store, output
+// files, the paper's table files. Each command is a row of src/app/command.h
+// in a file of its own (src/app/cmd_*.cpp).
 #pragma once
 
 #include <string>
 #include <vector>
 
-namespace qretrain::app {
+#include "report/paper_report.h"
+#include "report/store.h"
 
-// The results store of an output.dir.
-std::string results_store_file(const std::string& output_dir);
+namespace qretrain::config { struct ExperimentConfig; }
+namespace qretrain::data { struct Dataset; }
+namespace qretrain::app {
 
 struct CommonOptions {
   std::string config_path;
   std::vector<std::string> overrides;  // --set key=value
 };
 
-}  // namespace qretrain::app
-namespace qretrain::config { struct ExperimentConfig; }
-namespace qretrain::report { class Store; }
-namespace qretrain::data { struct Dataset; }
-namespace qretrain::app {
+// The results store of an output.dir.
+std::string results_store_file(const std::string& output_dir);
+std::string store_path(const config::ExperimentConfig& cfg);
+
+// --config with its --set overrides; `required`: a missing --config is an error.
+config::ExperimentConfig load_config(const CommonOptions& common, bool required);
+// Whether every network of the config is convolutional (the thread plan differs).
+bool uses_convolutions(const config::ExperimentConfig& cfg);
+
+// Result files kept in the repository (output.archive) count as stored runs,
+// so a fresh clone tables and reports them without running anything: they
+// are merged into the store first, as a sweep would.
+void merge_archive(const config::ExperimentConfig& cfg);
+// The store of a config that has been run (archive merged); a clear error when it has not.
+std::string existing_store_path(const config::ExperimentConfig& cfg, const CommonOptions& common);
+// The cell keys a config (with its --set overrides) expands to.
+std::vector<std::string> config_cell_keys(const config::ExperimentConfig& cfg);
+// The runs of exactly this configuration (never runs of the same experiment
+// name made with other settings); a clear error when there are none yet.
+report::Selection stored_runs(const report::Store& store, const config::ExperimentConfig& cfg,
+                              const CommonOptions& common);
 
 // What run, sweep and cell check once the config and data are loaded, before
 // anything is written: report.paper parses, the data fits the training layout.
@@ -41,59 +61,14 @@ std::string experiment_log_file(const config::ExperimentConfig& cfg);
 std::string render_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
                          const report::Store& store, const std::string& format);
 
-struct SweepCommandOptions {
-  int jobs = 1;
-  bool force = false;
-  bool retry_failed = false;
-  bool list = false;        // print the cells and their state, run nothing
-  std::string emit;         // "slurm": write a job-array script instead of running
-  std::string output;       // where --emit writes (default: standard output)
-  int cpus_per_cell = 1;    // --emit slurm: --cpus-per-task of every array task
-  std::string sbatch_args;  // --emit slurm: extra sbatch options (partition, time, account)
-};
-// qretrain sweep: the grid's cells in parallel processes (or a Slurm script).
-int cmd_sweep(const CommonOptions& common, const SweepCommandOptions& opt);
-// qretrain cell --key K: one cell in this process, published as a result file.
-int cmd_cell(const CommonOptions& common, const std::string& key);
-// qretrain collect: merges published result files into the store.
-int cmd_collect(const CommonOptions& common);
-
-int cmd_run(const CommonOptions& common, bool force);
-int cmd_config(const CommonOptions& common, bool keys_reference);
-// With `compare` = "A,B": method A against B paired by seed instead of the table.
-int cmd_table(const CommonOptions& common, const std::string& format, const std::string& output,
-              const std::string& compare = "");
-// Every run and evaluation point of the config's experiment: csv or jsonl.
-// `all`: every run of the store, whatever its experiment or configuration.
-int cmd_export(const CommonOptions& common, const std::string& format, const std::string& output, bool all);
-struct PlotOptions {
-  std::string network;            // table column label; required for grids
-  std::string method = "adaptive";
-  int seed = 0;                   // 0 = the config's first seed
-  std::string output;             // base path without extension
-};
-// Fig. 2: Δ per layer over retraining epochs, from the store (gnuplot).
-int cmd_plot(const CommonOptions& common, const PlotOptions& opt);
-struct SampleOptions {
-  std::string method = "float";   // float, direct, conventional, adaptive, ...
-  int bits = 0;                   // required unless float
-  std::string network;            // table column label; required for grids
-  int seed = 0;                   // training seed of the stored network; 0 = the config's first
-  int chars = 500;                // characters to generate after the prime
-  std::string prime;              // text fed first ("" = a newline)
-  double temperature = 1.0;       // softmax temperature
-  int sample_seed = 1;            // seed of the sampling itself
-};
-// Text generated by a stored language model (float or quantized).
-int cmd_sample(const CommonOptions& common, const SampleOptions& opt);
-// Paper table `number` (configs/paper/tableN.yaml) beside ours, for every
-// config it lists that has runs (md, csv or tex).
-int cmd_paper_table(const CommonOptions& common, int number, const std::string& format, const std::string& output);
-// The Markdown report: every paper table, Fig. 2, training curves (gnuplot).
-int cmd_report(const CommonOptions& common, const std::string& output);
-int cmd_qstep(int bits, const std::string& file);
-int cmd_data_inspect(const CommonOptions& common);
-// Builds an embedded stand-in corpus by hand (it is also built on first use).
-int cmd_data_build(const CommonOptions& common, const std::string& kind, const std::string& path);
+// The paper's tables and figure, typed once, listing the configs that
+// reproduce them (configs/paper/tableN.yaml, fig2.yaml).
+extern const char* const kPaperDir;
+// Table numbers with a configs/paper/tableN.yaml, ascending.
+std::vector<int> known_paper_tables();
+// Each listed config, resolved (with --set overrides) and read from its store.
+std::vector<report::SourceRuns> read_sources(const std::vector<std::string>& configs, const CommonOptions& common);
+// Paper table `number` and the stored runs of every config it lists.
+report::ReportInput::TableEntry paper_table_entry(int number, const CommonOptions& common);
 
 }  // namespace qretrain::app

@@ -1,6 +1,8 @@
 #include "app/runtime.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <thread>
@@ -57,6 +59,20 @@ void install_stop_handlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+}
+
+void route_stop_signals_to_a_watcher() {
+  sigset_t stops;
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGINT);
+  sigaddset(&stops, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stops, nullptr);
+  // Until a command installs its handler the default action applies here
+  // too: the process ends, as it would have.
+  std::thread([stops] {
+    pthread_sigmask(SIG_UNBLOCK, &stops, nullptr);
+    for (;;) ::pause();
+  }).detach();
 }
 
 }  // namespace qretrain::app

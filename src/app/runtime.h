@@ -33,4 +33,12 @@ std::string thread_summary();
 // SIGINT / SIGTERM ask running training to stop at the next update.
 void install_stop_handlers();
 
+// Stop signals reach a thread that only waits for them, never one that
+// computes: blocked in the calling thread (and so in every thread it starts
+// later: OpenMP's, oneDNN's), unblocked in a watcher thread started here.
+// oneDNN's sgemm corrupts the heap when a signal is handled on the thread
+// running it (README, Sweeps: "Resume and signals"; tests/app/test_stop_signals.cpp).
+// Called first thing in main, before any other thread starts.
+void route_stop_signals_to_a_watcher();
+
 }  // namespace qretrain::app

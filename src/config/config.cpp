@@ -15,7 +15,9 @@
 
 #include "config/schema.h"
 #include "data/sources.h"
+#include "methods/kinds.h"
 #include "util/error.h"
+#include "util/registry.h"
 
 namespace qretrain::config {
 namespace {
@@ -386,7 +388,10 @@ ExperimentConfig extract(const YAML::Node& resolved) {
   c.quant.search_points = static_cast<int>(r.integer("quant.conventional.search_points", 2, 1000));
   c.quant.gradual_start_bits = static_cast<int>(r.integer("quant.gradual.start_bits", 2, 8));
   bool gradual = std::any_of(c.quant.methods.begin(), c.quant.methods.end(),
-                             [](const std::string& m) { return m.find("gradual") != std::string::npos; });
+                             [](const std::string& m) {
+                               const methods::MethodKind* kind = find_row(methods::method_kinds(), m);
+                               return kind && kind->is_chain();
+                             });
   int max_bits = *std::max_element(c.quant.bits.begin(), c.quant.bits.end());
   if (gradual && c.quant.gradual_start_bits < max_bits)
     fail("quant.gradual.start_bits",

@@ -1,5 +1,7 @@
 #include "config/schema.h"
 
+#include "methods/kinds.h"
+
 namespace qretrain::config {
 
 const std::vector<Field>& schema() {
@@ -58,7 +60,7 @@ const std::vector<Field>& schema() {
       {"quant.bits", Kind::IntList, "[2, 3, 4]", "weight bit widths (2..8); M = 2^bits - 1 levels", {}, Identity::NotPart},
       {"quant.methods", Kind::StringList, "[direct, conventional, adaptive]",
        "quantization methods; control = the float network trained on for the retraining budget, unquantized",
-       {"direct", "conventional", "adaptive", "gradual", "adaptive+gradual", "control"}, Identity::NotPart},
+       methods::quantization_method_names(), Identity::NotPart},
       {"quant.adaptive.update", Kind::String, "epoch",
        "adaptive step timing: epoch = QStep once per epoch; first_epochs = QStep at every update "
        "during the first k epochs, then frozen (when exactly: quant.adaptive.refit)", {"epoch", "first_epochs"}},

@@ -17,6 +17,7 @@
 #include <iterator>
 #include <limits>
 #include <sstream>
+#include <thread>
 #include <unordered_set>
 
 #include <flite/flite.h>
@@ -405,6 +406,13 @@ Totals write_in_workers(const fs::path& root, const std::vector<Speaker>& speake
       throw UserError(fmt::format("speech stand-in: cannot start worker process {} of {}", w + 1, jobs));
     }
     if (pid == 0) {
+      // The worker has one thread and no signal watcher (app/runtime.h):
+      // it takes stop signals itself, through the handler it inherited.
+      sigset_t stops;
+      sigemptyset(&stops);
+      sigaddset(&stops, SIGINT);
+      sigaddset(&stops, SIGTERM);
+      ::sigprocmask(SIG_UNBLOCK, &stops, nullptr);
       int code = 0;
       std::string report;
       try {
@@ -420,11 +428,12 @@ Totals write_in_workers(const fs::path& root, const std::vector<Speaker>& speake
     }
     pids.push_back(pid);
   }
-  // A stop signal interrupts waitpid. Workers forked after the handler was
-  // installed share it and stop by themselves when the signal reaches the
-  // whole process group (Ctrl-C); a signal sent to this process alone is
-  // passed on to them. Either way every worker is waited for before the
-  // caller removes the folder they write into.
+  // The stop flag is polled while waiting (a watcher thread, not this one,
+  // takes the signal, so waitpid is not interrupted). Workers forked after
+  // the handler was installed share it and stop by themselves when the
+  // signal reaches the whole process group (Ctrl-C); a signal sent to this
+  // process alone is passed on to them. Either way every worker is waited
+  // for before the caller removes the folder they write into.
   bool passed_on = false;
   auto wait_for = [&](std::size_t w, int& status) {
     for (;;) {
@@ -433,7 +442,9 @@ Totals write_in_workers(const fs::path& root, const std::vector<Speaker>& speake
         for (std::size_t i = w; i < pids.size(); ++i) ::kill(pids[i], SIGTERM);
         passed_on = true;
       }
-      if (::waitpid(pids[w], &status, 0) >= 0 || errno != EINTR) return;
+      const pid_t r = ::waitpid(pids[w], &status, WNOHANG);
+      if (r == pids[w] || (r < 0 && errno != EINTR)) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   };
   Totals totals;

@@ -12,7 +12,7 @@
 namespace qretrain::methods {
 
 std::string Cell::name() const {
-  if (method == "float") return fmt::format("{} seed {} float", network, seed);
+  if (method == baseline_method()) return fmt::format("{} seed {} {}", network, seed, method);
   if (bits == 0) return fmt::format("{} seed {} {}", network, seed, method);
   return fmt::format("{} seed {} {} {}-bit", network, seed, method, bits);
 }
@@ -26,7 +26,7 @@ const Cell* Grid::find(const std::string& key) const {
 Grid expand_grid(const config::ExperimentConfig& cfg) {
   Grid grid;
   grid.variants = config::expand_networks(cfg);
-  for (const auto& m : cfg.quant.methods) methods::find(m);  // unknown names fail here, listing the valid ones
+  for (const auto& m : cfg.quant.methods) method_kind(m);  // unknown names fail here, listing the known ones
   std::map<std::string, std::string> seen;  // key -> name: two cells with one identity would share one result
   auto add = [&](Cell c) {
     c.key = cell_key(grid.variants[c.variant], c.method, c.bits, c.seed);
@@ -41,17 +41,18 @@ Grid expand_grid(const config::ExperimentConfig& cfg) {
     const auto& one = grid.variants[v];
     const std::string label = models::network_label(one.network);
     for (int seed : one.seeds) {
-      const std::size_t baseline = add({v, label, seed, "float", 0, "", {}});
+      const std::size_t baseline = add({v, label, seed, baseline_method(), 0, "", {}});
       for (const auto& name : one.quant.methods) {
-        const Method& m = methods::find(name);
-        switch (m.cells) {
-          case Method::Cells::PerBitWidth:
+        switch (method_kind(name).cells) {
+          case CellShape::Baseline:  // not a choice of quant.methods
+            break;
+          case CellShape::PerBitWidth:
             for (int b : one.quant.bits) add({v, label, seed, name, b, "", {baseline}});
             break;
-          case Method::Cells::Single:
+          case CellShape::Single:
             add({v, label, seed, name, 0, "", {baseline}});
             break;
-          case Method::Cells::Chain: {
+          case CellShape::Chain: {
             const int lowest = *std::min_element(one.quant.bits.begin(), one.quant.bits.end());
             std::size_t previous = baseline;
             for (int b = one.quant.gradual_start_bits; b >= lowest; --b)
@@ -67,16 +68,17 @@ Grid expand_grid(const config::ExperimentConfig& cfg) {
 }
 
 void run_cell(Session& session, const Cell& cell) {
-  if (cell.method == "float") {
+  const MethodKind& kind = method_kind(cell.method);
+  if (kind.is_baseline()) {
     const auto started = std::chrono::steady_clock::now();
     try {
       session.train_baseline();
     } catch (const train::Diverged& e) {
-      session.record_failure("float", 0, e.what(), started);
+      session.record_failure(kind.name, 0, e.what(), started);
     }
     return;
   }
-  methods::find(cell.method).run_cell(session, cell.bits);
+  kind.run_cell(session, cell.bits);
 }
 
 }  // namespace qretrain::methods

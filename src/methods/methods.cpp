@@ -8,6 +8,7 @@
 
 #include "data/dataset.h"
 #include "util/error.h"
+#include "util/registry.h"
 #include "util/log.h"
 
 namespace qretrain::methods {
@@ -104,29 +105,38 @@ void run_control(Session& s, int) {
 
 }  // namespace
 
-const std::vector<Method>& registry() {
-  static const std::vector<Method> methods = {
-      {"direct", "quantize the float network with QStep's Δ, no retraining", Method::Cells::PerBitWidth, run_direct},
-      {"conventional", "retrain with Δ from QStep on the float network, frozen", Method::Cells::PerBitWidth,
-       run_conventional},
-      {"adaptive", "retrain with Δ re-estimated by QStep (quant.adaptive.update)", Method::Cells::PerBitWidth,
-       run_adaptive},
-      {"gradual", "6 -> 5 -> ... bits, conventional retraining at each precision", Method::Cells::Chain,
-       run_gradual},
-      {"adaptive+gradual", "gradual with adaptive retraining at each precision", Method::Cells::Chain,
-       run_adaptive_gradual},
+const std::vector<MethodKind>& method_kinds() {
+  using S = CellShape;
+  static const std::vector<MethodKind> rows = {
+      {"float", "the float baseline every other cell starts from", S::Baseline, {}, "Floating result", "#000000",
+       true, nullptr},
       {"control", "no quantization: the float network trained on for the retraining budget (a fair baseline)",
-       Method::Cells::Single, run_control},
+       S::Single, {"retrain"}, "Control: float + retraining epochs", "#8c564b", true, run_control},
+      {"direct", "quantize the float network with QStep's Δ, no retraining", S::PerBitWidth, {"retrain"}, "Direct",
+       "#7f7f7f", false, run_direct},
+      {"conventional", "retrain with Δ from QStep on the float network, frozen", S::PerBitWidth,
+       {"retrain", "quant.conventional"}, "Conventional", "#1f77b4", true, run_conventional},
+      {"adaptive", "retrain with Δ re-estimated by QStep (quant.adaptive.update)", S::PerBitWidth,
+       {"retrain", "quant.adaptive"}, "Adaptive", "#d62728", true, run_adaptive},
+      {"gradual", "6 -> 5 -> ... bits, conventional retraining at each precision", S::Chain,
+       {"retrain", "quant.gradual"}, "Gradual", "#2ca02c", true, run_gradual},
+      {"adaptive+gradual", "gradual with adaptive retraining at each precision", S::Chain,
+       {"retrain", "quant.adaptive", "quant.gradual"}, "Adaptive & Gradual", "#ff7f0e", true, run_adaptive_gradual},
   };
-  return methods;
+  return rows;
 }
 
-const Method& find(const std::string& name) {
-  for (const auto& m : registry())
-    if (m.name == name) return m;
+const MethodKind& method_kind(const std::string& name) { return require_row(method_kinds(), name, "unknown method"); }
+
+const std::string& baseline_method() { return method_kinds().front().name; }
+
+std::vector<std::string> quantization_method_names() {
   std::vector<std::string> names;
-  for (const auto& m : registry()) names.push_back(m.name);
-  throw UserError(fmt::format("unknown method '{}' (valid: {})", name, fmt::join(names, ", ")));
+  for (const auto& m : method_kinds())
+    if (m.cells == CellShape::PerBitWidth || m.is_chain()) names.push_back(m.name);
+  for (const auto& m : method_kinds())
+    if (m.cells == CellShape::Single) names.push_back(m.name);  // the unquantized control last
+  return names;
 }
 
 }  // namespace qretrain::methods

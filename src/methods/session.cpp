@@ -1,11 +1,13 @@
 #include "methods/session.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "methods/kinds.h"
 #include "train/progress.h"
 #include "util/error.h"
 #include "util/fsutil.h"
@@ -31,18 +33,21 @@ std::string cell_key(const config::ExperimentConfig& cfg, const std::string& met
   // Everything that changes the cell's result, nothing that doesn't
   // (bit widths and methods of other cells, output, runtime).
   std::vector<std::string> sections = {"dataset", "network", "train"};
-  if (method != "float") sections.push_back("retrain");
-  if (method == "conventional") sections.push_back("quant.conventional");
-  if (method.find("adaptive") != std::string::npos) sections.push_back("quant.adaptive");
-  if (method.find("gradual") != std::string::npos) sections.push_back("quant.gradual");
+  for (const auto& s : method_kind(method).identity_sections) sections.push_back(s);
   return stable_hash(fmt::format("identity{}|{}|{}|{}|{}|{}", config::kIdentityScheme, cfg.name,
                                  config::canonical(cfg.resolved, sections), method, bits, seed));
+}
+
+// A method's name as part of a file name ("adaptive+gradual" -> "adaptive-gradual").
+std::string file_name_part(std::string method) {
+  std::replace(method.begin(), method.end(), '+', '-');
+  return method;
 }
 
 std::string checkpoint_file(const config::ExperimentConfig& cfg, const std::string& method, int bits, int seed) {
   return (fs::path(cfg.output_dir) / "checkpoints" /
           fmt::format("{}-{}-{}bit-seed{}-{}.pt", models::network_label(cfg.network),
-                      method == "adaptive+gradual" ? "adaptive-gradual" : method, bits, seed,
+                      file_name_part(method), bits, seed,
                       cell_key(cfg, method, bits, seed)))
       .string();
 }
@@ -159,20 +164,20 @@ models::Network Session::load_or_train_baseline(bool record_cached) {
       // the baseline) replaces a record with an equal one, never with an
       // empty one.
       keep_baseline(*model);
-      if (record_cached && !done("float", 0)) record("float", 0, "-", model, nullptr, *cached, started, path);
+      if (record_cached && !done(baseline_method(), 0)) record(baseline_method(), 0, "-", model, nullptr, *cached, started, path);
     } else {
       if (existed) model = fresh_network();  // a failed load may have written part of its weights
       log->info("{} seed {}: training the float baseline", label_, seed_);
       train::Trainer trainer(model, data_, device_);
       train::CheckpointInfo info;
       info.identity = identity;
-      info.training = trainer.fit(fit_options(cfg_.train.float_recipe, {}, "float", 0));
+      info.training = trainer.fit(fit_options(cfg_.train.float_recipe, {}, baseline_method(), 0));
       // One file, written whole: the identity and training record travel with the weights.
       train::save_checkpoint(path, *model, info);
       std::error_code ignored;
       fs::remove(path + ".config", ignored);  // an older format's sidecar, now stale
       keep_baseline(*model);
-      record("float", 0, "-", model, nullptr, *info.training, started);
+      record(baseline_method(), 0, "-", model, nullptr, *info.training, started);
     }
     return model;
   }

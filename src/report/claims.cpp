@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "methods/kinds.h"
 #include "report/compare.h"
 #include "report/stats.h"
 
@@ -21,7 +22,13 @@ constexpr const char* kFails = "fails";
 constexpr const char* kInconclusive = "inconclusive";
 constexpr const char* kNoData = "no data";
 
-const std::vector<std::string> kRetrained = {"conventional", "adaptive", "gradual", "adaptive+gradual"};
+// The quantized methods that retrain (C2's "best quantized").
+const std::vector<std::string> kRetrained = [] {
+  std::vector<std::string> out;
+  for (const auto& m : methods::method_kinds())
+    if (m.trains && (m.cells == methods::CellShape::PerBitWidth || m.is_chain())) out.push_back(m.name);
+  return out;
+}();
 
 bool is_bpc(const ClaimTable& t) { return t.metric == "bits per character"; }
 int digits(const ClaimTable& t) { return is_bpc(t) ? 3 : 2; }

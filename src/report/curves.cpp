@@ -7,8 +7,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "methods/kinds.h"
 #include "report/plot.h"
 #include "report/table.h"
+#include "util/registry.h"
 
 namespace qretrain::report {
 namespace {
@@ -22,15 +24,9 @@ int method_rank(const std::string& m) {
   return static_cast<int>(std::find(order.begin(), order.end(), m) - order.begin());
 }
 
-// One colour per method, the same in every panel and figure.
+// One colour per method (its row's), the same in every panel and figure.
 const char* method_colour(const std::string& m) {
-  if (m == "float") return "#000000";
-  if (m == "control") return "#8c564b";
-  if (m == "direct") return "#7f7f7f";
-  if (m == "conventional") return "#1f77b4";
-  if (m == "adaptive") return "#d62728";
-  if (m == "gradual") return "#2ca02c";
-  if (m == "adaptive+gradual") return "#ff7f0e";
+  if (const methods::MethodKind* kind = find_row(methods::method_kinds(), m)) return kind->colour.c_str();
   return "#9467bd";
 }
 

@@ -8,23 +8,22 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "methods/kinds.h"
+#include "util/registry.h"
+
 namespace qretrain::report {
 
 const std::vector<std::string>& method_order() {
-  static const std::vector<std::string> order = {"float",    "control", "direct",          "conventional",
-                                                 "adaptive", "gradual", "adaptive+gradual"};
+  static const std::vector<std::string> order = row_names(methods::method_kinds());
   return order;
 }
 
 namespace {
 
+// The row's title; a method no row knows (a store from another version) by its name.
 std::string method_title(const std::string& m) {
-  if (m == "float") return "Floating result";
-  if (m == "adaptive+gradual") return "Adaptive & Gradual";
-  if (m == "control") return "Control: float + retraining epochs";
-  std::string t = m;
-  t[0] = static_cast<char>(std::toupper(t[0]));
-  return t;
+  if (const methods::MethodKind* kind = find_row(methods::method_kinds(), m)) return kind->title;
+  return m;
 }
 
 void add_unique(std::vector<std::string>& v, const std::string& s) {
@@ -117,8 +116,9 @@ Table build_table(const std::string& experiment, const std::vector<RunRecord>& r
     t.total_wall_s += r.wall_s;
     if (t.first_started.empty() || r.started_at < t.first_started) t.first_started = r.started_at;
     if (r.finished_at > t.last_finished) t.last_finished = r.finished_at;
-    if (r.status == "ok" && r.method != "direct") {
-      Table::Endings& e = r.method == "float" ? t.float_endings : t.retrain_endings;
+    const methods::MethodKind* method = find_row(methods::method_kinds(), r.method);
+    if (r.status == "ok" && method && method->trains) {
+      Table::Endings& e = method->is_baseline() ? t.float_endings : t.retrain_endings;
       const std::string kind = stop_kind(r.stop_reason);
       ++(kind == "schedule" ? e.schedule : kind == "cap" ? e.cap : e.unknown);
     }

@@ -141,6 +141,10 @@ pid_t spawn_cell(const SweepOptions& opt, const std::vector<std::string>& thread
     ::signal(SIGTERM, SIG_DFL);
     ::signal(SIGCHLD, SIG_DFL);
     ::sigprocmask(SIG_SETMASK, &before, nullptr);
+    // The sweep's main thread blocks stop signals (a watcher thread takes
+    // them, app/runtime.h); the cell starts with them open, so a held one
+    // ends it here, before it runs anything.
+    ::sigprocmask(SIG_UNBLOCK, &stops, nullptr);
     // A cell whose sweep dies (even by SIGKILL) saves its state and stops
     // rather than running on unwatched.
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);

@@ -24,6 +24,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using qretrain::testing::run_qretrain;
+using qretrain::testing::slurp;
 using qretrain::testing::TempDir;
 using qretrain::testing::occurrences;
 
@@ -225,13 +226,14 @@ TEST(SweepCli, SigtermToTheSweepAloneStopsItsCellsAtOnce) {
       // Each training cell got the signal, saved its state and stopped.
       EXPECT_EQ(files_in(resume, ".pt"), 3u);
       std::size_t interrupted = 0;
+      std::string cell_logs;
       for (const auto& e : std::filesystem::directory_iterator(logs)) {
-        std::ifstream cell(e.path());
-        const std::string text((std::istreambuf_iterator<char>(cell)), std::istreambuf_iterator<char>());
+        const std::string text = slurp(e.path());
         interrupted += text.find("interrupted at epoch") != std::string::npos &&
                        text.find("(training state saved)") != std::string::npos;
+        cell_logs += "--- " + e.path().filename().string() + "\n" + text;
       }
-      EXPECT_EQ(interrupted, 3u);
+      EXPECT_EQ(interrupted, 3u) << "sweep log:\n" << log << "cell logs:\n" << cell_logs;
     }
   }
 }

@@ -79,7 +79,9 @@ TEST(Gemm, OpenBlasReportsTheKernelSetItRuns) {
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return s;
   };
-  if (forced && *forced) EXPECT_EQ(lower(core), lower(forced));
+  if (forced && *forced) {
+    EXPECT_EQ(lower(core), lower(forced));
+  }
   EXPECT_NE(gemm::numerics_summary().find("(" + core + " kernels)"), std::string::npos) << gemm::numerics_summary();
 }
 
