@@ -30,9 +30,13 @@ for config in "${configs[@]}"; do
   # 130: stopped by a signal (run again to continue); anything else non-zero is an error.
   "$bin" sweep --config "$config" --jobs "$jobs" --set runtime.progress=off
   "$bin" table --config "$config" -o "results/$name.md"
-  "$bin" table --config "$config" --format csv -o "results/$name.csv"
   pairs="adaptive,conventional"
-  case "$name" in table2_*) pairs="$pairs gradual,conventional adaptive+gradual,adaptive" ;; esac
+  case "$name" in
+    # Fig. 2 runs adaptive alone: its CSV is the plotted step sizes, nothing to pair.
+    fig2_*) "$bin" plot --config "$config" --network 256x256 -o "results/$name"; pairs="" ;;
+    table2_*) pairs="$pairs gradual,conventional adaptive+gradual,adaptive" ;;
+  esac
+  [[ $name == fig2_* ]] || "$bin" table --config "$config" --format csv -o "results/$name.csv"
   for pair in $pairs; do
     "$bin" table --config "$config" --compare "$pair" -o "results/${name}_compare_${pair//,/_vs_}.md"
   done
