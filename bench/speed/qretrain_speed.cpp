@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
     std::vector<double> ms;
     for (int r = 0; r < 7; ++r) {
       const auto start = std::chrono::steady_clock::now();
-      hook.refit_steps();
+      hook.refit_step_sizes();
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
     std::sort(ms.begin(), ms.end());

@@ -45,6 +45,7 @@ int cmd_cell(const CommonOptions& common, const std::string& key) {
                                 "was planned?)",
                                 key, common.config_path));
   const config::ExperimentConfig& variant = grid.variants[cell->variant];
+  require_dataset(variant);
   require_writable_dir(variant.output_dir, "output.dir");
   configure_threads(variant.runtime, models::is_convolutional(variant.network.kind));
   install_stop_handlers();

@@ -77,6 +77,7 @@ void print_text_splits(const std::vector<NamedSplit>& splits) {
 
 int cmd_data_inspect(const CommonOptions& common) {
   config::ExperimentConfig cfg = load_config(common, true);
+  require_dataset(cfg);
   configure_threads(cfg.runtime, uses_convolutions(cfg));
   data::Dataset d = data::load(cfg.dataset);
   std::cout << fmt::format("dataset: {} (kind {}, path {})\n", d.name, cfg.dataset.kind, cfg.dataset.path);

@@ -14,6 +14,8 @@ namespace {
 
 int cmd_run(const CommonOptions& common, bool force) {
   config::ExperimentConfig cfg = load_config(common, true);
+  require_dataset(cfg);
+  require_paper_file(cfg);
   require_writable_output_dir(cfg);
   configure_threads(cfg.runtime, uses_convolutions(cfg));
   install_stop_handlers();
@@ -23,7 +25,7 @@ int cmd_run(const CommonOptions& common, bool force) {
   data::write_pending_cache(data);
   log::add_file(experiment_log_file(cfg));
   report::Store store(store_path(cfg));
-  methods::run_experiment(cfg, data, store, force);
+  methods::run_experiment(cfg, data, resolve_device(cfg.runtime.device), store, force);
   std::cout << render_table(common, cfg, store, "md");
   return 0;
 }

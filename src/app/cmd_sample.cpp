@@ -10,7 +10,9 @@
 #include "app/runtime.h"
 #include "config/config.h"
 #include "data/text.h"
+#include "methods/kinds.h"
 #include "methods/session.h"
+#include "models/kinds.h"
 #include "models/lstm_lm.h"
 #include "quant/hook.h"
 #include "report/store.h"
@@ -53,10 +55,10 @@ struct SampleOptions {
 int cmd_sample(const CommonOptions& common, const SampleOptions& opt) {
   if (common.config_path.empty()) throw UserError("--config: required (e.g. --config configs/gcide_256.yaml)");
   const config::ExperimentConfig cfg = pick_network(config::load(common.config_path, common.overrides), opt.network);
-  if (cfg.network.kind != "lstm_lm")
+  if (!models::network_kind(cfg.network.kind).language_model)
     throw UserError(fmt::format("network.kind: sample needs a language model (lstm_lm), the config has '{}'",
                                 cfg.network.kind));
-  const bool is_float = opt.method == "float";
+  const bool is_float = methods::is_baseline(opt.method);
   if (is_float == (opt.bits != 0))
     throw UserError(is_float ? "--bits: the float network has no bit width (leave --bits out)"
                              : fmt::format("--bits: required for method '{}' (e.g. --bits 2)", opt.method));
@@ -80,7 +82,7 @@ int cmd_sample(const CommonOptions& common, const SampleOptions& opt) {
   std::unique_ptr<quant::QuantHook> hook;
   if (!is_float) {
     hook = std::make_unique<quant::QuantHook>(lm, opt.bits);
-    hook->set_steps(deltas);
+    hook->set_step_sizes(deltas);
   }
 
   // What the store says about this network, as a header on stderr.

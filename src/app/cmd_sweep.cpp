@@ -53,8 +53,13 @@ int cmd_sweep(const CommonOptions& common, const SweepCommandOptions& opt) {
   so.jobs = opt.jobs;
   so.force = opt.force;
   so.retry_failed = opt.retry_failed;
-  // Every path is checked before the store is created: the script's file
-  // first (it is what --emit is for), then output.dir.
+  // Every path is checked before the store is created: the inputs the cells
+  // read (not for --list, which only plans), the script's file (it is what
+  // --emit is for), then output.dir.
+  if (!opt.list) {
+    require_dataset(cfg);
+    require_paper_file(cfg);
+  }
   if (opt.emit == "slurm") require_writable_output_file(opt.output);
   if (opt.list || !opt.emit.empty()) require_writable_store(cfg);
   else require_writable_output_dir(cfg);

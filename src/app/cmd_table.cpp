@@ -20,6 +20,7 @@ int cmd_table(const CommonOptions& common, const std::string& format, const std:
               const std::string& compare) {
   require_writable_output_file(output);
   config::ExperimentConfig cfg = load_config(common, true);
+  require_paper_file(cfg);
   const std::string path = existing_store_path(cfg, common);
   report::Store store(path);
   const auto selected = stored_runs(store, cfg, common);

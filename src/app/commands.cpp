@@ -19,6 +19,7 @@
 #include "app/runtime.h"
 #include "config/config.h"
 #include "data/dataset.h"
+#include "data/kinds.h"
 #include "data/text.h"
 #include "data/timit.h"
 #include "methods/methods.h"
@@ -130,6 +131,18 @@ std::string render_table(const CommonOptions& common, const config::ExperimentCo
   return report::render_markdown(table, p);
 }
 
+void require_dataset(const config::ExperimentConfig& cfg) {
+  const data::DatasetKind& kind = data::dataset_kind(cfg.dataset.kind);
+  if (!kind.built_on_first_use && !std::filesystem::exists(cfg.dataset.path))
+    throw UserError(fmt::format("dataset.path: {} does not exist{}", cfg.dataset.path,
+                                kind.source.empty() ? "" : "; " + kind.source));
+}
+
+void require_paper_file(const config::ExperimentConfig& cfg) {
+  if (!cfg.report_paper.empty() && !std::filesystem::is_regular_file(cfg.report_paper))
+    throw UserError(fmt::format("report.paper: {} is not a readable file", cfg.report_paper));
+}
+
 bool uses_convolutions(const config::ExperimentConfig& cfg) {
   for (const auto& one : config::expand_networks(cfg))
     if (!models::is_convolutional(one.network.kind)) return false;
@@ -161,9 +174,6 @@ namespace {
 
 std::string paper_table_file(int number) { return fmt::format("{}/table{}.yaml", kPaperDir, number); }
 
-// The paper's own corpora; every other dataset kind is a stand-in for one.
-bool is_paper_dataset(const std::string& kind) { return kind == "timit" || kind == "svhn" || kind == "enwik8"; }
-
 }  // namespace
 
 std::vector<int> known_paper_tables() {
@@ -189,9 +199,7 @@ std::vector<report::SourceRuns> read_sources(const std::vector<std::string>& con
     one.config_path = path;
     // Reading results needs the experiment's name and store, not its data:
     // a config whose corpus is not on this machine (TIMIT, SVHN, enwik8)
-    // still names its runs. config::load insists that dataset.path exists,
-    // so point it at the working folder; nothing here reads it.
-    one.overrides.push_back("dataset.path=.");
+    // still names its runs.
     const config::ExperimentConfig cfg = load_config(one, true);
     report::Source s;
     s.config_path = path;
@@ -199,7 +207,7 @@ std::vector<report::SourceRuns> read_sources(const std::vector<std::string>& con
     merge_archive(cfg);
     s.store_path = store_path(cfg);
     s.metric = data::metric_of_kind(cfg.dataset.kind);
-    s.stand_in = !is_paper_dataset(cfg.dataset.kind);
+    s.stand_in = !data::dataset_kind(cfg.dataset.kind).is_paper_corpus();
     s.first_seed = cfg.seeds.empty() ? 1 : cfg.seeds.front();
     s.cell_keys = config_cell_keys(cfg);
     out.push_back(report::read_source(s));

@@ -24,6 +24,12 @@ std::string store_path(const config::ExperimentConfig& cfg);
 
 // --config with its --set overrides; `required`: a missing --config is an error.
 config::ExperimentConfig load_config(const CommonOptions& common, bool required);
+// The inputs a command reads, checked by the commands that read them before
+// they write anything (the config layer checks values and touches no file):
+// dataset.path exists, unless the data is built there on first use (the
+// message says where the data comes from); report.paper, when set, is a file.
+void require_dataset(const config::ExperimentConfig& cfg);
+void require_paper_file(const config::ExperimentConfig& cfg);
 // Whether every network of the config is convolutional (the thread plan differs).
 bool uses_convolutions(const config::ExperimentConfig& cfg);
 

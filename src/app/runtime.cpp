@@ -1,6 +1,7 @@
 #include "app/runtime.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -9,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "train/trainer.h"
+#include "train/stop.h"
 #include "util/error.h"
 #include "util/gemm.h"
 
@@ -36,7 +37,13 @@ ThreadPlan plan_threads(const config::RuntimeConfig& rt, bool convolutional) {
   return plan;
 }
 
+void keep_freed_memory() {
+  mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
+  mallopt(M_TRIM_THRESHOLD, kTrimThreshold);
+}
+
 void configure_threads(const config::RuntimeConfig& rt, bool convolutional) {
+  keep_freed_memory();
   const ThreadPlan plan = plan_threads(rt, convolutional);
   gemm::set_backend(plan.gemm);
   torch::set_num_threads(plan.threads);

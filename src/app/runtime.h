@@ -23,8 +23,22 @@ struct ThreadPlan {
   int blas_threads = 1;  // OpenBLAS
 };
 ThreadPlan plan_threads(const config::RuntimeConfig& rt, bool convolutional);
-// Applies plan_threads: GEMM backend, OpenMP and OpenBLAS threads.
+// Applies plan_threads (GEMM backend, OpenMP and OpenBLAS threads), after
+// keep_freed_memory: the setup of every process that trains.
 void configure_threads(const config::RuntimeConfig& rt, bool convolutional);
+
+// glibc's malloc by default serves blocks above a threshold (128 KiB at first,
+// raised as such blocks are freed) by mmap and gives memory at the heap's top
+// back to the system once 128 KiB are free there. A training update allocates
+// and frees the same activation and gradient buffers every time, so the
+// memory went back and came again with fresh page faults at every update:
+// LeNet-5 float training ran at 8.4k-13k images/s in most processes and
+// 18k-23k in some (bench/speed, README "Speed"). Blocks up to 32 MiB (glibc's
+// largest threshold) come from the heap, and up to 1 GiB of freed memory stays
+// with the process.
+constexpr int kMmapThreshold = 32 << 20;
+constexpr int kTrimThreshold = 1 << 30;
+void keep_freed_memory();
 // auto -> cuda when available; cuda without a CUDA build is a config error.
 torch::Device resolve_device(const std::string& setting);
 // "1 OpenMP + 2 OpenBLAS threads" for logs and benchmarks.

@@ -14,7 +14,6 @@
 #include <torch/cuda.h>
 
 #include "config/schema.h"
-#include "data/sources.h"
 #include "methods/kinds.h"
 #include "util/error.h"
 #include "util/registry.h"
@@ -262,15 +261,15 @@ struct Reader {
   }
 };
 
-struct NetworkSpec {
+struct GridNetwork {
   std::string kind;
   std::vector<int> hidden;  // empty: keep network.hidden
   bool batch_norm = false;  // true: turn batch norm on
 };
 
 // "kind[:W1xW2...][+bn]", e.g. "lenet5", "ffdnn:512x512", "ffdnn:64x64+bn".
-NetworkSpec parse_network_spec(const std::string& text, const std::string& path) {
-  NetworkSpec spec;
+GridNetwork parse_network_spec(const std::string& text, const std::string& path) {
+  GridNetwork spec;
   std::string rest = text;
   const std::string bn_suffix = "+bn";
   if (rest.size() > bn_suffix.size() && rest.compare(rest.size() - bn_suffix.size(), bn_suffix.size(), bn_suffix) == 0) {
@@ -332,11 +331,6 @@ ExperimentConfig extract(const YAML::Node& resolved) {
   c.dataset.kind = r.str("dataset.kind");
   c.dataset.path = r.str("dataset.path");
   if (c.dataset.path.empty()) fail("dataset.path", "must not be empty");
-  // The speech stand-in is built at dataset.path on first use.
-  if (c.dataset.kind != "speech-standin" && !std::filesystem::exists(c.dataset.path)) {
-    std::string hint = data::dataset_source_hint(c.dataset.kind);
-    fail("dataset.path", fmt::format("{} does not exist{}", c.dataset.path, hint.empty() ? "" : "; " + hint));
-  }
   c.dataset.dev_size = static_cast<int>(r.integer("dataset.dev_size", 0, 10000000));
   c.dataset.train_limit = r.integer("dataset.train_limit", 0, kMax);
   c.dataset.dev_limit = r.integer("dataset.dev_limit", 0, kMax);
@@ -418,8 +412,6 @@ ExperimentConfig extract(const YAML::Node& resolved) {
   c.runtime.checkpoint_every_s = r.in_range("runtime.checkpoint_every_s", 1.0, 1e9, "[1, 1e9]");
 
   c.report_paper = r.str("report.paper");
-  if (!c.report_paper.empty() && !std::filesystem::is_regular_file(c.report_paper))
-    fail("report.paper", fmt::format("{} is not a readable file", c.report_paper));
   c.output_dir = r.str("output.dir");
   if (c.output_dir.empty()) fail("output.dir", "must not be empty");
   c.output_archive = r.str("output.archive");
@@ -513,7 +505,7 @@ std::vector<ExperimentConfig> expand_networks(const ExperimentConfig& cfg) {
   if (cfg.grid_networks.empty()) return {cfg};
   std::vector<ExperimentConfig> out;
   for (std::size_t i = 0; i < cfg.grid_networks.size(); ++i) {
-    NetworkSpec spec = parse_network_spec(cfg.grid_networks[i], fmt::format("grid.networks[{}]", i));
+    GridNetwork spec = parse_network_spec(cfg.grid_networks[i], fmt::format("grid.networks[{}]", i));
     YAML::Node resolved = YAML::Clone(cfg.resolved);
     resolved["network"]["kind"] = spec.kind;
     if (!spec.hidden.empty()) {

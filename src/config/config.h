@@ -15,7 +15,7 @@
 namespace qretrain::config {
 
 struct DatasetConfig {
-  std::string kind;   // registry key in data/
+  std::string kind;   // a row of data/kinds.h
   std::string path;   // folder or file of the dataset
   int dev_size = 0;   // images held out from the end of the training set
   std::int64_t train_limit = 0;  // 0 = all; small values make quick smoke runs
@@ -32,7 +32,7 @@ struct DatasetConfig {
 };
 
 struct NetworkConfig {
-  std::string kind;             // registry key in models/
+  std::string kind;             // a row of models/kinds.h
   std::vector<int> hidden;      // hidden layer widths (ffdnn), LSTM layer widths (lstm_lm)
   bool batch_norm = false;
   std::string label;            // table column; derived when empty

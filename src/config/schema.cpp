@@ -1,6 +1,9 @@
 #include "config/schema.h"
 
+#include "data/kinds.h"
 #include "methods/kinds.h"
+#include "models/kinds.h"
+#include "util/registry.h"
 
 namespace qretrain::config {
 
@@ -8,7 +11,7 @@ const std::vector<Field>& schema() {
   static const std::vector<Field> fields = {
       {"name", Kind::String, "experiment", "experiment name; groups runs in the results store and tables", {}, Identity::NotPart},
 
-      {"dataset.kind", Kind::String, "fashion-mnist", "dataset loader", {"fashion-mnist", "svhn", "timit", "speech-standin", "enwik8", "gcide"}},
+      {"dataset.kind", Kind::String, "fashion-mnist", "dataset loader", row_names(data::dataset_kinds())},
       {"dataset.path", Kind::String, "/usr/share/datasets/fashion-mnist",
        "dataset folder (Fashion-MNIST: the four *-idx?-ubyte.gz files; TIMIT: the folder holding TRAIN/ and TEST/; "
        "speech-standin: built there on first use; enwik8: the enwik8 file; gcide: /usr/share/dictd/gcide.dict.dz)", {}, Identity::NotPart},
@@ -29,7 +32,7 @@ const std::vector<Field>& schema() {
       {"dataset.standin.snr_max_db", Kind::Float, "20", "speech-standin: highest SNR of the added noise (dB)", {}},
 
       {"network.kind", Kind::String, "lenet5", "network architecture (lenet5 = the paper's L, cnn_c = C, cnn_v = V)",
-       {"lenet5", "cnn_c", "cnn_v", "ffdnn", "lstm_lm"}},
+       row_names(models::network_kinds())},
       {"network.hidden", Kind::IntList, "[512, 512]", "ffdnn: width of each hidden layer; lstm_lm: cells of each LSTM layer", {}},
       {"network.batch_norm", Kind::Bool, "false", "ffdnn: batch normalisation after each hidden layer", {}},
       {"network.label", Kind::String, "\"\"", "column name in tables (default: derived from kind and size)", {}, Identity::NotPart},

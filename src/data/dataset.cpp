@@ -29,8 +29,4 @@ std::string Dataset::format_metric(double value) const {
   return task == Task::LanguageModel ? fmt::format("{:.3f} bpc", value) : fmt::format("{:.2f}%", value);
 }
 
-std::string metric_of_kind(const std::string& kind) {
-  return kind == "enwik8" || kind == "gcide" ? "bits per character" : "error rate";
-}
-
 }  // namespace qretrain::data

@@ -64,17 +64,18 @@ struct Dataset {
   std::string format_metric(double value) const;
 };
 
-// The metric a dataset kind is scored in, without loading it (tables).
+// The metric a dataset kind is scored in, without loading it (tables): its
+// row's (data/kinds.h).
 std::string metric_of_kind(const std::string& kind);
 
 using Loader = std::function<Dataset(const config::DatasetConfig&)>;
 
-// Registry keyed by dataset.kind. Throws UserError naming the files on bad data.
+// Loaded by the row of cfg.kind (data/kinds.h). Throws UserError naming the
+// files on bad data.
 Dataset load(const config::DatasetConfig& cfg);
 // Runs and clears d.pending_cache_write, if set; a cache that cannot be
 // written is a warning, never an error.
 void write_pending_cache(Dataset& d);
-std::vector<std::string> registered_kinds();
 
 // ---- Fashion-MNIST / MNIST idx format (gzip-compressed or raw) ----
 

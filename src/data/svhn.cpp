@@ -26,7 +26,7 @@
 
 #include "data/dataset.h"
 #include "data/image_cache.h"
-#include "data/sources.h"
+#include "data/kinds.h"
 #include "util/error.h"
 
 namespace qretrain::data {
@@ -368,7 +368,7 @@ Dataset load_svhn(const config::DatasetConfig& cfg) {
   auto file = [&](const char* name) { return (dir / name).string(); };
   for (const char* required : {"train_32x32.mat", "test_32x32.mat"})
     if (!fs::exists(dir / required))
-      throw UserError(fmt::format("{}: missing; {}", file(required), dataset_source_hint("svhn")));
+      throw UserError(fmt::format("{}: missing; {}", file(required), dataset_kind("svhn").source));
 
   image_cache::Key key;
   key.kind = "svhn";

@@ -11,11 +11,10 @@
 
 namespace qretrain::methods {
 
-void run_experiment(const config::ExperimentConfig& cfg, const data::Dataset& data, report::Store& store,
-                    bool force) {
+void run_experiment(const config::ExperimentConfig& cfg, const data::Dataset& data, torch::Device device,
+                    report::Store& store, bool force) {
   auto log = log::get("run");
   const Grid grid = expand_grid(cfg);  // fails before any work
-  const torch::Device device = app::resolve_device(cfg.runtime.device);
   log->info("experiment '{}' from {}; device {}, {}; {} cells", cfg.name, cfg.source.empty() ? "defaults" : cfg.source,
             device.str(), app::thread_summary(), grid.cells.size());
   log->info("dataset {}: {} train / {} dev / {} test examples of shape [{}]", data.name, data.train.size(),

@@ -44,7 +44,9 @@ const MethodKind& method_kind(const std::string& name);
 // quant.methods' choices: every row but the baseline's, the methods that
 // quantize first, the control last.
 std::vector<std::string> quantization_method_names();
-// The baseline's name in the store ("float").
+// The baseline's name in the store ("float"), and whether a stored method
+// name is it.
 const std::string& baseline_method();
+bool is_baseline(const std::string& method);
 
 }  // namespace qretrain::methods

@@ -20,20 +20,20 @@ using Clock = std::chrono::steady_clock;
 // candidate in [Δ/2, 2Δ] (log-spaced) with the lowest dev error, the others
 // held at their current values.
 void exhaustive_step_search(Session& s, models::Network& model, quant::QuantHook& hook) {
-  std::vector<double> steps = hook.steps();
+  std::vector<double> step_sizes = hook.step_sizes();
   const int points = s.cfg().quant.search_points;
-  for (std::size_t g = 0; g < steps.size(); ++g) {
-    const double initial = steps[g];
+  for (std::size_t g = 0; g < step_sizes.size(); ++g) {
+    const double initial = step_sizes[g];
     double best_delta = initial, best_err = std::numeric_limits<double>::infinity();
     for (int i = 0; i < points; ++i) {
       double candidate = initial * std::pow(2.0, -1.0 + 2.0 * i / (points - 1));
-      steps[g] = candidate;
-      hook.set_steps(steps);
+      step_sizes[g] = candidate;
+      hook.set_step_sizes(step_sizes);
       double err = s.evaluate(model, &hook, s.data().dev);
       if (err < best_err) best_err = err, best_delta = candidate;
     }
-    steps[g] = best_delta;
-    hook.set_steps(steps);
+    step_sizes[g] = best_delta;
+    hook.set_step_sizes(step_sizes);
     log::get("method")->info("{} conventional {}-bit: search Δ[{}] {:.4g} -> {:.4g} (dev {})", s.network_label(),
                              hook.bits(), hook.groups()[g].name, initial, best_delta,
                              s.data().format_metric(best_err));
@@ -129,6 +129,8 @@ const std::vector<MethodKind>& method_kinds() {
 const MethodKind& method_kind(const std::string& name) { return require_row(method_kinds(), name, "unknown method"); }
 
 const std::string& baseline_method() { return method_kinds().front().name; }
+
+bool is_baseline(const std::string& method) { return method == baseline_method(); }
 
 std::vector<std::string> quantization_method_names() {
   std::vector<std::string> names;

@@ -10,9 +10,10 @@
 
 namespace qretrain::methods {
 
-// Runs every cell of the config's grid in this process, in dependency order;
-// cells already stored as successful are skipped unless `force`.
-void run_experiment(const config::ExperimentConfig& cfg, const data::Dataset& data, report::Store& store,
-                    bool force);
+// Runs every cell of the config's grid in this process on `device` (the
+// command resolves runtime.device), in dependency order; cells already
+// stored as successful are skipped unless `force`.
+void run_experiment(const config::ExperimentConfig& cfg, const data::Dataset& data, torch::Device device,
+                    report::Store& store, bool force);
 
 }  // namespace qretrain::methods

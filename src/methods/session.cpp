@@ -265,7 +265,7 @@ void Session::record(const std::string& method, int bits, const std::string& ste
   r.test_metric = evaluate(model, hook, data_.test);
   r.dev_metric = fit.best_index >= 0 ? fit.best_dev : evaluate(model, hook, data_.dev);
   r.epochs = fit.epochs;
-  r.steps = fit.steps;
+  r.updates = fit.updates;
   r.stop_reason = fit.stop_reason;
   // Stages of a gradual chain below its start load the previous stage's
   // network, not the baseline: '' unless this process loaded the baseline
@@ -277,13 +277,13 @@ void Session::record(const std::string& method, int bits, const std::string& ste
     for (const auto& g : hook->groups()) r.group_names.push_back(g.name);
     // The kept network: float weights and the Δ they were scored with, so
     // w_q = Q(w, Δ) can be rebuilt exactly (written before the record).
-    train::save_checkpoint(checkpoint_path(method, bits), *model, hook->steps());
+    train::save_checkpoint(checkpoint_path(method, bits), *model, hook->step_sizes());
   }
   store_.put(r);
   log::get("result")->info("{} {}: test {} {} (dev {}){}", label_,
                            bits ? fmt::format("{} {}-bit", method, bits) : method, data_.metric,
                            data_.format_metric(r.test_metric), data_.format_metric(r.dev_metric),
-                           hook ? fmt::format(", Δ = [{:.4g}]", fmt::join(hook->steps(), ", ")) : "");
+                           hook ? fmt::format(", Δ = [{:.4g}]", fmt::join(hook->step_sizes(), ", ")) : "");
 }
 
 void Session::record_failure(const std::string& method, int bits, const std::string& reason,

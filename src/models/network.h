@@ -1,5 +1,5 @@
 // Networks: torch modules with a plain forward(x) -> logits, built from the
-// config through a registry keyed by network.kind.
+// config by the row of network.kind (models/kinds.h).
 #pragma once
 
 #include <cstdint>
@@ -26,8 +26,8 @@ struct NetworkSpec {
   int num_classes = 10;
 };
 
+// Built by the row of cfg.kind (models/kinds.h).
 Network make_network(const config::NetworkConfig& cfg, const NetworkSpec& spec);
-std::vector<std::string> registered_kinds();
 // Whether a network kind is dominated by convolutions (thread setup).
 bool is_convolutional(const std::string& kind);
 

@@ -1,61 +1,21 @@
-#include <algorithm>
-#include <map>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "models/lstm_lm.h"
+#include "models/kinds.h"
 #include "models/network.h"
 #include "util/checksum.h"
 #include "util/error.h"
 
 namespace qretrain::models {
-namespace {
-
-using Factory = Network (*)(const config::NetworkConfig&, const NetworkSpec&);
-
-const std::map<std::string, Factory>& factories() {
-  static const std::map<std::string, Factory> table = {
-      {"lenet5", make_lenet5},
-      {"cnn_c", make_cnn_c},
-      {"cnn_v", make_cnn_v},
-      {"ffdnn", make_ffdnn},
-      {"lstm_lm", make_lstm_lm},
-  };
-  return table;
-}
-
-}  // namespace
-
-std::vector<std::string> registered_kinds() {
-  std::vector<std::string> kinds;
-  for (const auto& kv : factories()) kinds.push_back(kv.first);
-  return kinds;
-}
 
 Network make_network(const config::NetworkConfig& cfg, const NetworkSpec& spec) {
-  auto it = factories().find(cfg.kind);
-  if (it == factories().end())
-    throw UserError(fmt::format("network.kind: unknown network '{}' (known: {})", cfg.kind,
-                                fmt::join(registered_kinds(), ", ")));
-  return it->second(cfg, spec);
+  return network_kind(cfg.kind).make(cfg, spec);
 }
 
-bool is_convolutional(const std::string& kind) { return kind == "lenet5" || kind == "cnn_c" || kind == "cnn_v"; }
+bool is_convolutional(const std::string& kind) { return network_kind(kind).convolutional; }
 
 std::string network_label(const config::NetworkConfig& cfg) {
-  if (!cfg.label.empty()) return cfg.label;
-  if (cfg.kind == "lenet5") return "L";
-  if (cfg.kind == "cnn_c") return "C";
-  if (cfg.kind == "cnn_v") return "V";
-  if (cfg.kind == "ffdnn")
-    return fmt::format("{}{}", fmt::join(cfg.hidden, "x"), cfg.batch_norm ? "+BN" : "");
-  if (cfg.kind == "lstm_lm" && !cfg.hidden.empty()) {
-    // Paper Table 4 names a network by its cells per layer.
-    const bool uniform = std::all_of(cfg.hidden.begin(), cfg.hidden.end(), [&](int w) { return w == cfg.hidden[0]; });
-    return uniform ? std::to_string(cfg.hidden[0]) : fmt::format("{}", fmt::join(cfg.hidden, "x"));
-  }
-  return cfg.kind;
+  return cfg.label.empty() ? network_kind(cfg.kind).label(cfg) : cfg.label;
 }
 
 void require_square_images(const NetworkSpec& spec, const std::string& kind, std::int64_t min_side,

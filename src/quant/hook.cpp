@@ -43,22 +43,23 @@ QuantHook::QuantHook(torch::nn::Module& model, int bits) : bits_(bits) {
     g.quantized = torch::empty_like(g.weights);
     groups_.push_back(std::move(g));
   }
-  refit_steps();
+  refit_step_sizes();
 }
 
-std::vector<double> QuantHook::steps() const {
+std::vector<double> QuantHook::step_sizes() const {
   std::vector<double> out;
   for (const auto& g : groups_) out.push_back(g.delta);
   return out;
 }
 
-void QuantHook::set_steps(const std::vector<double>& steps) {
-  TORCH_CHECK(steps.size() == groups_.size(), "set_steps: ", steps.size(), " steps for ", groups_.size(), " groups");
-  for (std::size_t i = 0; i < groups_.size(); ++i) groups_[i].delta = steps[i];
+void QuantHook::set_step_sizes(const std::vector<double>& step_sizes) {
+  TORCH_CHECK(step_sizes.size() == groups_.size(), "set_step_sizes: ", step_sizes.size(), " step sizes for ",
+              groups_.size(), " groups");
+  for (std::size_t i = 0; i < groups_.size(); ++i) groups_[i].delta = step_sizes[i];
 }
 
-void QuantHook::refit_steps() {
-  TORCH_CHECK(!active_, "refit_steps inside a QuantizedScope would fit the quantized weights");
+void QuantHook::refit_step_sizes() {
+  TORCH_CHECK(!active_, "refit_step_sizes inside a QuantizedScope would fit the quantized weights");
   RECORD_FUNCTION("qretrain::refit_step_sizes", std::vector<c10::IValue>());
   // CPU float groups at once on the OpenMP threads; others one by one.
   std::vector<WeightSpan> spans;

@@ -39,10 +39,11 @@ class QuantHook {
 
   int bits() const { return bits_; }
   const std::vector<WeightGroup>& groups() const { return groups_; }
-  std::vector<double> steps() const;
-  void set_steps(const std::vector<double>& steps);
+  // Δ of every group, in group order.
+  std::vector<double> step_sizes() const;
+  void set_step_sizes(const std::vector<double>& step_sizes);
   // Δ ← QStep(current float weights) for every group.
-  void refit_steps();
+  void refit_step_sizes();
 
   // Puts w_q into the parameters / the float weights back. Not re-entrant.
   void swap_in();

@@ -95,7 +95,7 @@ ClaimVerdict c1_direct(const ClaimInput& in) {
                  kNoData, {}};
   std::vector<std::string> verdicts;
   for (const auto& t : in.tables) {
-    const auto direct = values_of(t.runs, "direct"), base = values_of(t.runs, "float");
+    const auto direct = values_of(t.runs, "direct"), base = values_of(t.runs, methods::baseline_method());
     std::vector<double> rel, abs;
     for (const auto& [key, v] : direct) {
       if (std::get<1>(key) != 2) continue;
@@ -122,7 +122,7 @@ ClaimVerdict c2_recovery(const ClaimInput& in) {
                  kNoData, {}};
   std::vector<std::string> verdicts;
   for (const auto& t : in.tables) {
-    const auto base = values_of(t.runs, "float"), control = values_of(t.runs, "control");
+    const auto base = values_of(t.runs, methods::baseline_method()), control = values_of(t.runs, "control");
     std::vector<double> rel, abs, rel_control;
     std::vector<std::string> picked;
     for (const auto& net : networks_of(t.runs)) {
@@ -224,7 +224,7 @@ ClaimVerdict c4_size(const ClaimInput& in) {
   std::vector<std::string> verdicts;
   for (const auto& t : in.tables) {
     if (t.number != 1) continue;  // the paper's network-size table
-    const auto adaptive = values_of(t.runs, "adaptive"), base = values_of(t.runs, "float");
+    const auto adaptive = values_of(t.runs, "adaptive"), base = values_of(t.runs, methods::baseline_method());
     for (const bool bn : {false, true}) {
       std::vector<double> x, y;
       std::set<int> widths;

@@ -97,7 +97,7 @@ std::vector<CurveFigure> curve_figures(const Store& store, const std::vector<Run
     if (run.status != "ok") continue;
     // A float baseline reused from the cache has no curve of its own here but
     // still gives the reference line.
-    if (run.method == "float") float_best[run.network].push_back(run.dev_metric);
+    if (methods::is_baseline(run.method)) float_best[run.network].push_back(run.dev_metric);
     auto full = store.run_with_curve(run.cell_key);
     if (!full || full->curve.empty()) continue;
     add_unique(networks, run.network);

@@ -48,13 +48,13 @@ std::string json_numbers(const std::vector<double>& values) {
 std::string export_csv(const std::vector<RunRecord>& runs) {
   std::string out =
       "cell_key,experiment,dataset,network,method,bits,seed,step_policy,status,failure,test_metric,dev_metric,"
-      "epochs,steps,wall_s,samples_per_s,commit,machine,started_at,finished_at,note,stop_reason,baseline_digest,"
-      "eval_index,eval_epoch,eval_step,eval_lr,eval_train_loss,eval_dev_metric,eval_elapsed_s,eval_deltas\n";
+      "epochs,updates,wall_s,samples_per_s,commit,machine,started_at,finished_at,note,stop_reason,baseline_digest,"
+      "eval_index,eval_epoch,eval_updates,eval_lr,eval_train_loss,eval_dev_metric,eval_elapsed_s,eval_deltas\n";
   for (const auto& r : runs) {
     const std::string run = fmt::format(
         "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", csv_field(r.cell_key), csv_field(r.experiment),
         csv_field(r.dataset), csv_field(r.network), csv_field(r.method), r.bits, r.seed, csv_field(r.step_policy),
-        csv_field(r.status), csv_field(r.failure), number(r.test_metric), number(r.dev_metric), r.epochs, r.steps,
+        csv_field(r.status), csv_field(r.failure), number(r.test_metric), number(r.dev_metric), r.epochs, r.updates,
         number(r.wall_s), number(r.samples_per_s), csv_field(r.commit), csv_field(r.machine),
         csv_field(r.started_at), csv_field(r.finished_at), csv_field(r.note), csv_field(r.stop_reason),
         csv_field(r.baseline_digest));
@@ -63,7 +63,7 @@ std::string export_csv(const std::vector<RunRecord>& runs) {
       const auto& p = r.curve[i];
       std::vector<std::string> deltas;
       for (double d : p.deltas) deltas.push_back(number(d));
-      out += fmt::format("{},{},{},{},{},{},{},{},{}\n", run, i, p.epoch, p.step, number(p.lr), number(p.train_loss),
+      out += fmt::format("{},{},{},{},{},{},{},{},{}\n", run, i, p.epoch, p.updates, number(p.lr), number(p.train_loss),
                          number(p.dev_metric), number(p.elapsed_s), fmt::join(deltas, ";"));
     }
   }
@@ -77,18 +77,18 @@ std::string export_jsonl(const std::vector<RunRecord>& runs) {
     for (const auto& g : r.group_names) groups.push_back(json_string(g));
     for (const auto& p : r.curve)
       curve.push_back(fmt::format(
-          "{{\"epoch\":{},\"step\":{},\"lr\":{},\"train_loss\":{},\"dev_metric\":{},\"elapsed_s\":{},\"deltas\":{}}}",
-          p.epoch, p.step, json_number(p.lr), json_number(p.train_loss), json_number(p.dev_metric),
+          "{{\"epoch\":{},\"updates\":{},\"lr\":{},\"train_loss\":{},\"dev_metric\":{},\"elapsed_s\":{},\"deltas\":{}}}",
+          p.epoch, p.updates, json_number(p.lr), json_number(p.train_loss), json_number(p.dev_metric),
           json_number(p.elapsed_s), json_numbers(p.deltas)));
     out += fmt::format(
         "{{\"cell_key\":{},\"experiment\":{},\"dataset\":{},\"network\":{},\"method\":{},\"bits\":{},\"seed\":{},"
         "\"step_policy\":{},\"status\":{},\"failure\":{},\"test_metric\":{},\"dev_metric\":{},\"epochs\":{},"
-        "\"steps\":{},\"wall_s\":{},\"samples_per_s\":{},\"commit\":{},\"machine\":{},\"started_at\":{},"
+        "\"updates\":{},\"wall_s\":{},\"samples_per_s\":{},\"commit\":{},\"machine\":{},\"started_at\":{},"
         "\"finished_at\":{},\"note\":{},\"stop_reason\":{},\"baseline_digest\":{},\"groups\":[{}],\"config\":{},"
         "\"curve\":[{}]}}\n",
         json_string(r.cell_key), json_string(r.experiment), json_string(r.dataset), json_string(r.network),
         json_string(r.method), r.bits, r.seed, json_string(r.step_policy), json_string(r.status),
-        json_string(r.failure), json_number(r.test_metric), json_number(r.dev_metric), r.epochs, r.steps,
+        json_string(r.failure), json_number(r.test_metric), json_number(r.dev_metric), r.epochs, r.updates,
         json_number(r.wall_s), json_number(r.samples_per_s), json_string(r.commit), json_string(r.machine),
         json_string(r.started_at), json_string(r.finished_at), json_string(r.note), json_string(r.stop_reason),
         json_string(r.baseline_digest), fmt::join(groups, ","), json_string(r.config_yaml),

@@ -264,7 +264,7 @@ ClaimInput claim_input(const ReportInput& in) {
     Store store(s.source.store_path);
     const std::size_t before = out.step_size_runs.size();
     for (const auto& r : s.runs)
-      if (r.method == "adaptive" && r.network == in.figure.network && r.status == "ok")
+      if (r.method == in.figure.method && r.network == in.figure.network && r.status == "ok")
         if (auto full = store.run_with_curve(r.cell_key)) out.step_size_runs.push_back(std::move(*full));
     if (out.step_size_runs.size() > before)
       from.push_back(fmt::format("`{}` ({} runs)", s.source.config_path, out.step_size_runs.size() - before));

@@ -107,7 +107,7 @@ std::vector<DeltaCurve> delta_curves(const Store& store, const std::vector<RunRe
     for (const auto& p : full->curve) {
       if (p.deltas.size() != c.groups.size()) continue;
       c.epochs.push_back(p.epoch);
-      c.updates.push_back(p.step);
+      c.updates.push_back(p.updates);
       c.deltas.push_back(p.deltas);
     }
     if (!c.epochs.empty()) by_bits[{run.bits, run.seed}] = std::move(c);

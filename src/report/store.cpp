@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "methods/kinds.h"
 #include "util/error.h"
 
 namespace qretrain::report {
@@ -31,7 +32,7 @@ CREATE TABLE IF NOT EXISTS runs (
   test_metric REAL,
   dev_metric REAL,
   epochs INTEGER NOT NULL,
-  steps INTEGER NOT NULL,
+  updates INTEGER NOT NULL,
   wall_s REAL NOT NULL,
   samples_per_s REAL NOT NULL,
   group_names TEXT NOT NULL,
@@ -50,14 +51,14 @@ CREATE TABLE IF NOT EXISTS evals (
   run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
   idx INTEGER NOT NULL,
   epoch INTEGER NOT NULL,
-  step INTEGER NOT NULL,
+  updates INTEGER NOT NULL,
   lr REAL NOT NULL,
   train_loss REAL,
   dev_metric REAL NOT NULL,
   elapsed_s REAL NOT NULL,
   PRIMARY KEY (run_id, idx)
 );
-CREATE TABLE IF NOT EXISTS steps (
+CREATE TABLE IF NOT EXISTS step_sizes (
   run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
   eval_idx INTEGER NOT NULL,
   grp INTEGER NOT NULL,
@@ -140,7 +141,7 @@ std::vector<std::string> split_names(const std::string& s) {
 
 constexpr const char* kRunColumns =
     "id, cell_key, experiment, dataset, network, method, bits, seed, step_policy, status, failure, test_metric, "
-    "dev_metric, epochs, steps, wall_s, samples_per_s, group_names, config_yaml, commit_id, machine, started_at, "
+    "dev_metric, epochs, updates, wall_s, samples_per_s, group_names, config_yaml, commit_id, machine, started_at, "
     "finished_at, identity_scheme, note, stop_reason, baseline_digest";
 
 RunRecord read_run(const Statement& s) {
@@ -159,7 +160,7 @@ RunRecord read_run(const Statement& s) {
   r.test_metric = s.real(c++);
   r.dev_metric = s.real(c++);
   r.epochs = static_cast<int>(s.integer(c++));
-  r.steps = s.integer(c++);
+  r.updates = s.integer(c++);
   r.wall_s = s.real(c++);
   r.samples_per_s = s.real(c++);
   r.group_names = split_names(s.text(c++));
@@ -188,6 +189,7 @@ Store::Store(const std::string& path) : path_(path) {
   sqlite3_busy_timeout(db_, 30000);
   try {
     exec("PRAGMA foreign_keys = ON;");
+    rename_legacy_names();  // before the schema, which would create the new tables empty beside the old ones
     exec(kSchema);
     add_missing_columns();
   } catch (const std::exception& e) {
@@ -197,6 +199,31 @@ Store::Store(const std::string& path) : path_(path) {
 }
 
 Store::~Store() { sqlite3_close(db_); }
+
+// Stores made before "steps" meant only step sizes (Δ) carry the older
+// names: the table of Δ was `steps`, and update counts were runs.steps and
+// evals.step. They are renamed in one transaction (SQLite >= 3.25 renames
+// columns in place), so old stores stay readable; a store already renamed,
+// or new, is left as it is.
+void Store::rename_legacy_names() {
+  exec("BEGIN IMMEDIATE;");
+  try {
+    auto columns_of = [&](const char* table) {
+      std::set<std::string> columns;
+      Statement cols(db_, fmt::format("PRAGMA table_info({})", table).c_str(), path_);
+      while (cols.step()) columns.insert(cols.text(1));
+      return columns;
+    };
+    if (!columns_of("steps").empty() && columns_of("step_sizes").empty())
+      exec("ALTER TABLE steps RENAME TO step_sizes;");
+    if (columns_of("runs").count("steps")) exec("ALTER TABLE runs RENAME COLUMN steps TO updates;");
+    if (columns_of("evals").count("step")) exec("ALTER TABLE evals RENAME COLUMN step TO updates;");
+    exec("COMMIT;");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK;", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
 
 // Stores made before a column existed gain it, with its default, in one
 // transaction: processes opening the same old store at once (a sweep and
@@ -242,25 +269,25 @@ void Store::put(const RunRecord& r) {
 
     Statement ins(db_,
                   "INSERT INTO runs (cell_key, experiment, dataset, network, method, bits, seed, step_policy, status, "
-                  "failure, test_metric, dev_metric, epochs, steps, wall_s, samples_per_s, group_names, config_yaml, "
+                  "failure, test_metric, dev_metric, epochs, updates, wall_s, samples_per_s, group_names, config_yaml, "
                   "commit_id, machine, started_at, finished_at, identity_scheme, note, stop_reason, baseline_digest) "
                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                   path_);
     ins.bind_all(r.cell_key, r.experiment, r.dataset, r.network, r.method, r.bits, r.seed, r.step_policy, r.status,
-                 r.failure, r.test_metric, r.dev_metric, r.epochs, r.steps, r.wall_s, r.samples_per_s,
+                 r.failure, r.test_metric, r.dev_metric, r.epochs, r.updates, r.wall_s, r.samples_per_s,
                  join_names(r.group_names), r.config_yaml, r.commit, r.machine, r.started_at, r.finished_at,
                  r.identity_scheme, r.note, r.stop_reason, r.baseline_digest);
     ins.step();
     const std::int64_t run_id = sqlite3_last_insert_rowid(db_);
 
     Statement ev(db_,
-                 "INSERT INTO evals (run_id, idx, epoch, step, lr, train_loss, dev_metric, elapsed_s) "
+                 "INSERT INTO evals (run_id, idx, epoch, updates, lr, train_loss, dev_metric, elapsed_s) "
                  "VALUES (?,?,?,?,?,?,?,?)",
                  path_);
-    Statement st(db_, "INSERT INTO steps (run_id, eval_idx, grp, delta) VALUES (?,?,?,?)", path_);
+    Statement st(db_, "INSERT INTO step_sizes (run_id, eval_idx, grp, delta) VALUES (?,?,?,?)", path_);
     for (std::size_t i = 0; i < r.curve.size(); ++i) {
       const auto& p = r.curve[i];
-      ev.bind_all(run_id, static_cast<int>(i), p.epoch, p.step, p.lr, p.train_loss, p.dev_metric, p.elapsed_s);
+      ev.bind_all(run_id, static_cast<int>(i), p.epoch, p.updates, p.lr, p.train_loss, p.dev_metric, p.elapsed_s);
       ev.step();
       ev.reset();
       for (std::size_t g = 0; g < p.deltas.size(); ++g) {
@@ -307,11 +334,11 @@ Selection Store::select(const std::string& experiment, const std::vector<std::st
   // The float run of each (network, seed): the baseline its group must share.
   std::map<std::pair<std::string, int>, const RunRecord*> float_of;
   for (const auto& r : chosen)
-    if (r.method == "float" && r.status == "ok") float_of[{r.network, r.seed}] = &r;
+    if (methods::is_baseline(r.method) && r.status == "ok") float_of[{r.network, r.seed}] = &r;
   std::vector<bool> keep(chosen.size(), true);
   for (std::size_t i = 0; i < chosen.size(); ++i) {
     auto f = float_of.find({chosen[i].network, chosen[i].seed});
-    if (chosen[i].method != "float" && f != float_of.end() && stale_against(chosen[i], *f->second)) {
+    if (!methods::is_baseline(chosen[i].method) && f != float_of.end() && stale_against(chosen[i], *f->second)) {
       keep[i] = false;
       ++out.stale;
     }
@@ -327,20 +354,20 @@ std::optional<RunRecord> Store::run_with_curve(const std::string& cell_key) cons
   if (!s.step()) return std::nullopt;
   RunRecord r = read_run(s);
   const std::int64_t id = s.integer(0);
-  Statement ev(db_, "SELECT epoch, step, lr, train_loss, dev_metric, elapsed_s FROM evals WHERE run_id = ? ORDER BY idx",
+  Statement ev(db_, "SELECT epoch, updates, lr, train_loss, dev_metric, elapsed_s FROM evals WHERE run_id = ? ORDER BY idx",
                path_);
   ev.bind(1, id);
   while (ev.step()) {
     train::EvalPoint p;
     p.epoch = static_cast<int>(ev.integer(0));
-    p.step = ev.integer(1);
+    p.updates = ev.integer(1);
     p.lr = ev.real(2);
     p.train_loss = ev.real(3);
     p.dev_metric = ev.real(4);
     p.elapsed_s = ev.real(5);
     r.curve.push_back(p);
   }
-  Statement st(db_, "SELECT eval_idx, delta FROM steps WHERE run_id = ? ORDER BY eval_idx, grp", path_);
+  Statement st(db_, "SELECT eval_idx, delta FROM step_sizes WHERE run_id = ? ORDER BY eval_idx, grp", path_);
   st.bind(1, id);
   while (st.step()) {
     // put() writes a step size for an evaluation it also writes; a row that

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "config/schema.h"
-#include "train/trainer.h"
+#include "train/eval_point.h"
 
 struct sqlite3;
 
@@ -31,7 +31,7 @@ struct RunRecord {
   double test_metric = 0;    // the dataset's metric on the test set: error % or bits per character
   double dev_metric = 0;     // best dev value of that metric
   int epochs = 0;
-  std::int64_t steps = 0;
+  std::int64_t updates = 0;
   double wall_s = 0;
   double samples_per_s = 0;
   std::string config_yaml;
@@ -93,6 +93,7 @@ class Store {
 
  private:
   void exec(const char* sql) const;
+  void rename_legacy_names();
   void add_missing_columns();
   std::string path_;
   sqlite3* db_ = nullptr;

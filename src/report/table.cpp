@@ -36,7 +36,7 @@ bool is_bpc(const Table& t) { return t.metric == "bits per character"; }
 // third decimal at 6 bits).
 int decimals(const Table& t) { return is_bpc(t) ? 3 : 2; }
 
-std::string format_cell(const Cell& c, bool markdown, int digits) {
+std::string format_cell(const TableCell& c, bool markdown, int digits) {
   if (c.n == 0 && c.failed == 0) return "";
   if (c.n == 0) return c.failed > 1 ? fmt::format("failed ({}x)", c.failed) : "failed";
   std::string v = c.n > 1 ? fmt::format("{:.{}f} ± {:.{}f}", c.mean, digits, c.stdev, digits)
@@ -128,7 +128,7 @@ Table build_table(const std::string& experiment, const std::vector<RunRecord>& r
     row.bits = key.first;
     row.method = key.second < static_cast<int>(method_order().size()) ? method_order()[key.second] : "?";
     for (const auto& col : t.columns) {
-      Cell c;
+      TableCell c;
       auto it = by_column.find(col);
       if (it != by_column.end()) {
         std::vector<double> values;
@@ -166,7 +166,7 @@ namespace {
 
 // "Floating result", "2-bit (3 points)" on a bit width's first row, else "".
 std::string section_title(const TableRow& row, int previous_bits) {
-  if (row.bits == 0) return row.method == "float" ? "Floating result" : "";
+  if (row.bits == 0) return methods::is_baseline(row.method) ? "Floating result" : "";
   return row.bits != previous_bits ? fmt::format("{}-bit ({} points)", row.bits, (1 << row.bits) - 1) : "";
 }
 
@@ -212,7 +212,7 @@ std::string render_latex(const Table& t, const PaperTable* paper) {
     last_bits = row.bits;
     std::vector<std::string> cells;
     for (std::size_t col = 0; col < row.cells.size(); ++col) {
-      const Cell& c = row.cells[col];
+      const TableCell& c = row.cells[col];
       std::string v = format_cell(c, false, digits);
       const auto pm = v.find(" ± ");
       if (pm != std::string::npos) v.replace(pm, std::string(" ± ").size(), " $\\pm$ ");
@@ -222,7 +222,7 @@ std::string render_latex(const Table& t, const PaperTable* paper) {
         cells.push_back(p ? fmt::format("{:.2f}", *p) : "");
       }
     }
-    out += fmt::format("{} & {} & {} \\\\\n", section, row.method == "float" ? "" : method_title(row.method),
+    out += fmt::format("{} & {} & {} \\\\\n", section, methods::is_baseline(row.method) ? "" : method_title(row.method),
                        fmt::join(cells, " & "));
   }
   out += "\\bottomrule\n\\end{tabular}\n\\end{table}\n";
@@ -259,7 +259,7 @@ std::string render_markdown(const Table& t, const PaperTable* paper) {
         cells.push_back(v ? fmt::format("{:.2f}", *v) : "");
       }
     }
-    out += fmt::format("| {} | {} | {} |\n", section, row.method == "float" ? "" : method_title(row.method),
+    out += fmt::format("| {} | {} | {} |\n", section, methods::is_baseline(row.method) ? "" : method_title(row.method),
                        fmt::join(cells, " | "));
   }
   out += fmt::format("\nProduced by {} at commit {} on {}; {} runs, {:.1f} min of run time summed, {} to {}.\n",
@@ -278,7 +278,7 @@ std::string render_csv(const Table& t, const PaperTable* paper) {
   out += paper ? ",paper\n" : "\n";
   for (const auto& row : t.rows)
     for (std::size_t col = 0; col < t.columns.size(); ++col) {
-      const Cell& c = row.cells[col];
+      const TableCell& c = row.cells[col];
       if (c.n == 0 && c.failed == 0) continue;
       out += fmt::format("{},{},{},{},{},{},{},{}", row.bits, row.method, t.columns[col],
                          c.n ? fmt::format("{:.4f}", c.mean) : "", c.n ? fmt::format("{:.4f}", c.stdev) : "", c.n,

@@ -11,7 +11,7 @@
 
 namespace qretrain::report {
 
-struct Cell {
+struct TableCell {
   int n = 0;          // successful runs (seeds)
   int failed = 0;     // failed runs
   double mean = 0;
@@ -22,7 +22,7 @@ struct Cell {
 struct TableRow {
   int bits = 0;            // 0 = float
   std::string method;      // "float" for the first row
-  std::vector<Cell> cells; // one per column
+  std::vector<TableCell> cells; // one per column
 };
 
 struct Table {

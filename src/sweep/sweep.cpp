@@ -19,10 +19,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "methods/kinds.h"
 #include "methods/session.h"
 #include "models/network.h"
 #include "sweep/cell_files.h"
-#include "train/trainer.h"
+#include "train/stop.h"
 #include "util/error.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -294,7 +295,7 @@ int run_sweep(const config::ExperimentConfig& cfg, const methods::Grid& grid, re
   std::vector<std::vector<std::size_t>> dependents(n);
   for (std::size_t i = 0; i < n; ++i) {
     for (std::size_t d : grid.cells[i].after) dependents[d].push_back(i);
-    if (grid.cells[i].method != "float") continue;
+    if (!methods::is_baseline(grid.cells[i].method)) continue;
     for (std::size_t j = 0; j < n; ++j)
       if (grid.cells[j].variant == grid.cells[i].variant && grid.cells[j].seed == grid.cells[i].seed)
         float_cell[j] = static_cast<std::ptrdiff_t>(i);
@@ -325,7 +326,7 @@ int run_sweep(const config::ExperimentConfig& cfg, const methods::Grid& grid, re
   };
   for (std::size_t f = 0; f < n; ++f) {
     const methods::Cell& c = grid.cells[f];
-    if (c.method != "float" || state[f] != S::Done) continue;
+    if (!methods::is_baseline(c.method) || state[f] != S::Done) continue;
     bool unfinished = false;
     for (std::size_t j = 0; j < n; ++j)
       unfinished = unfinished || (j != f && float_cell[j] == static_cast<std::ptrdiff_t>(f) && state[j] == S::Pending);
@@ -430,7 +431,7 @@ int run_sweep(const config::ExperimentConfig& cfg, const methods::Grid& grid, re
       archive_cell_file(out, archive, c.key);
       progress.cell_finished(seconds);
       finish_cell(r.cell, published, fmt::format("{} {} in {}", c.name(), published, duration_text(seconds)));
-      if (c.method == "float" && published == "ok") run_stale_again(r.cell);
+      if (methods::is_baseline(c.method) && published == "ok") run_stale_again(r.cell);
     } else if (WIFEXITED(status) && code == kCannotStart) {
       // Not a result of the cell: its process never ran. Nothing is
       // recorded, and no further cell is started (they would fail alike).

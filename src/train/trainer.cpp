@@ -11,8 +11,9 @@
 #include <ATen/record_function.h>
 #include <fmt/format.h>
 
-#include "train/progress.h"
 #include "train/optimizer.h"
+#include "train/plateau.h"
+#include "train/progress.h"
 #include "util/error.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -46,13 +47,13 @@ double Trainer::evaluate(const data::Split& split) {
 Trainer::Snapshot Trainer::snapshot() const {
   Snapshot s;
   s.tensors = models::copy_state(*model_);
-  if (hook_) s.deltas = hook_->steps();
+  if (hook_) s.deltas = hook_->step_sizes();
   return s;
 }
 
 void Trainer::restore(const Snapshot& s) {
   models::load_state(*model_, s.tensors);
-  if (hook_) hook_->set_steps(s.deltas);
+  if (hook_) hook_->set_step_sizes(s.deltas);
 }
 
 // Everything fit() carries from update to update: enough, with the model,
@@ -60,8 +61,7 @@ void Trainer::restore(const Snapshot& s) {
 struct Trainer::FitState {
   FitResult result;
   Snapshot best;
-  double lr = 0;
-  int bad_evals = 0;
+  PlateauSchedule schedule{0, 0, 0, 1};  // set from the recipe when the fit starts
   double loss_sum = 0;              // training loss since the previous evaluation
   std::int64_t loss_count = 0;
   std::int64_t samples = 0;         // training examples / characters seen
@@ -72,169 +72,197 @@ struct Trainer::FitState {
   bool epoch_started = false;       // its order is drawn (held by the task)
 };
 
-FitResult Trainer::fit(const FitOptions& opt) {
-  auto log = log::get("train");
-  torch::manual_seed(opt.seed);
-  auto generator = at::detail::createCPUGenerator(static_cast<std::uint64_t>(opt.seed) * 7919 + 17);
+// One call of fit(): its options, the state carried from update to update,
+// and the named steps of training, each a function: resume_or_start,
+// train_epoch, train_step, evaluate_and_schedule, save.
+class Trainer::Fit {
+ public:
+  Fit(Trainer& trainer, const FitOptions& opt)
+      : t_(trainer), opt_(opt), log_(log::get("train")), progress_(opt.progress, opt.tag) {
+    torch::manual_seed(opt.seed);
+    generator_ = at::detail::createCPUGenerator(static_cast<std::uint64_t>(opt.seed) * 7919 + 17);
+    // The optimizer, and the task that cuts epochs into updates.
+    optimizer_ = make_optimizer(t_.model_->parameters(), opt.train, opt.recipe.lr);
+    t_.task_ = make_task(t_.model_, t_.data_, opt.train, t_.device_);
+    steps_per_epoch_ = t_.task_->steps_per_epoch();
+    st_.schedule = PlateauSchedule(opt.recipe.lr, opt.recipe.lr_min, opt.train.patience, opt.train.lr_decay);
+    start_ = last_save_ = Clock::now();
+  }
 
-  // -- make_optimizer, and the task that cuts epochs into updates
-  auto optimizer = make_optimizer(model_->parameters(), opt.train, opt.recipe.lr);
-  task_ = make_task(model_, data_, opt.train, device_);
-  const std::int64_t steps_per_epoch = task_->steps_per_epoch();
-  const auto start = std::chrono::steady_clock::now();
-  auto seconds_since_start = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
+  FitResult run() {
+    resume_or_start();
+    bool stop = false;
+    while (st_.epoch < opt_.recipe.max_epochs && !stop) stop = train_epoch();
+    FitResult& result = st_.result;
+    if (!stop) result.stop_reason = fmt::format("epoch budget of {} spent", opt_.recipe.max_epochs);
+    progress_.finish();
+    t_.restore(st_.best);
+    result.wall_s = st_.elapsed_before + seconds_since(start_);
+    result.samples_per_s = st_.train_seconds > 0 ? static_cast<double>(st_.samples) / st_.train_seconds : 0;
+    log_->info("{} done: best dev {} at evaluation {} ({}), {:.0f} samples/s, {:.1f} s", opt_.tag,
+               t_.data_.format_metric(result.best_dev), result.best_index, result.stop_reason, result.samples_per_s,
+               result.wall_s);
+    return result;
+  }
 
-  FitState st;
-  st.lr = opt.recipe.lr;
-  FitResult& result = st.result;
-  Progress progress(opt.progress, opt.tag);
-  auto last_save = std::chrono::steady_clock::now();
-  auto save = [&] {
-    if (opt.resume_path.empty()) return;
-    // Saved as the time of every process so far, this one included, so a
-    // resumed fit's wall time counts the interrupted processes too.
-    const double before = st.elapsed_before;
-    st.elapsed_before += seconds_since_start();
-    save_state(opt.resume_path, st, *optimizer, generator);
-    st.elapsed_before = before;
-    last_save = std::chrono::steady_clock::now();
-  };
+ private:
+  using Clock = std::chrono::steady_clock;
+  static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-  // -- end_of_evaluation: dev metric, best snapshot, plateau schedule.
-  // Returns true when training should stop.
-  auto evaluate_and_schedule = [&](int epoch) {
-    EvalPoint p;
-    p.epoch = epoch;
-    p.step = result.steps;
-    p.lr = st.lr;
-    p.train_loss = st.loss_count ? st.loss_sum / static_cast<double>(st.loss_count) : std::nan("");
-    p.dev_metric = evaluate(data_.dev);
-    p.elapsed_s = st.elapsed_before + seconds_since_start();
-    if (hook_) p.deltas = hook_->steps();
-    st.loss_sum = 0;
-    st.loss_count = 0;
-    result.curve.push_back(p);
-    const bool improved = result.best_index < 0 || p.dev_metric < result.best_dev;
-    if (improved) {
-      result.best_dev = p.dev_metric;
-      result.best_index = static_cast<int>(result.curve.size()) - 1;
-      st.best = snapshot();
-      st.bad_evals = 0;
-    } else if (++st.bad_evals >= opt.train.patience) {
-      st.lr *= opt.train.lr_decay;
-      st.bad_evals = 0;
-      optimizer->set_lr(st.lr);
+  // A saved training state continues where it stopped; a state that fails to
+  // load changes nothing (load_state commits only a whole one, swapping in
+  // the optimizer and task it loaded into), and the fit starts afresh.
+  void resume_or_start() {
+    const bool resumed = !opt_.resume_path.empty() && std::filesystem::exists(opt_.resume_path) &&
+                         t_.load_state(opt_.resume_path, opt_, st_, optimizer_, generator_);
+    if (resumed) {
+      st_.result.resumed = true;
+      log_->info("{}: resuming from {} at epoch {} update {} of {}", opt_.tag, opt_.resume_path, st_.epoch,
+                 st_.next_step, steps_per_epoch_);
+      return;
     }
-    if (opt.after_evaluation) opt.after_evaluation(p);
-    progress.evaluation(data_.format_metric(p.dev_metric));
-    log->info("{} epoch {} step {} loss {} dev {}{} lr {:.3g}", opt.tag, epoch, p.step,
-              std::isnan(p.train_loss) ? "-" : fmt::format("{:.4f}", p.train_loss), data_.format_metric(p.dev_metric),
-              improved ? " (best)" : "", p.lr);
-    if (st.lr < opt.recipe.lr_min * (1 - 1e-9)) {
-      result.stop_reason = fmt::format("learning rate {:.3g} fell below {:.3g}", st.lr, opt.recipe.lr_min);
-      return true;
-    }
-    return false;
-  };
-
-  // A state that fails to load changes nothing (load_state commits only a
-  // whole one, swapping in the optimizer and task it loaded into).
-  bool resumed = !opt.resume_path.empty() && std::filesystem::exists(opt.resume_path) &&
-                 load_state(opt.resume_path, opt, st, optimizer, generator);
-  if (resumed) {
-    result.resumed = true;
-    log->info("{}: resuming from {} at epoch {} update {} of {}", opt.tag, opt.resume_path, st.epoch, st.next_step,
-              steps_per_epoch);
-  } else {
     // Retraining starts from a network that already has a dev score: record
     // it, so the curve starts at the initial Δ and the best can be the start.
     evaluate_and_schedule(0);
     save();
   }
-  bool stop = false;
-  while (st.epoch < opt.recipe.max_epochs && !stop) {
-    const int epoch = st.epoch;
-    model_->train();
-    if (!st.epoch_started) {
-      task_->begin_epoch(generator);
+
+  // The rest of epoch st_.epoch; returns true when training should stop.
+  bool train_epoch() {
+    const int epoch = st_.epoch;
+    t_.model_->train();
+    if (!st_.epoch_started) {
+      t_.task_->begin_epoch(generator_);
       // Once per epoch, right after the previous evaluation: the epoch trains
       // with this Δ and its evaluation scores it (a saved state holds it).
-      if (hook_ && opt.policy.refit_at_epoch_start(epoch)) hook_->refit_steps();
-      st.epoch_started = true;
+      if (t_.hook_ && opt_.policy.refit_at_epoch_start(epoch)) t_.hook_->refit_step_sizes();
+      st_.epoch_started = true;
     }
-    auto epoch_start = std::chrono::steady_clock::now();
-    auto epoch_seconds = [&] {
-      return std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-    };
-    for (std::int64_t s = st.next_step; s < steps_per_epoch && !stop; ++s) {
+    const Clock::time_point epoch_start = Clock::now();
+    bool stop = false;
+    for (std::int64_t s = st_.next_step; s < steps_per_epoch_ && !stop; ++s) {
       if (g_stop_requested) {
-        st.train_seconds += epoch_seconds();
+        st_.train_seconds += seconds_since(epoch_start);
         save();
-        throw Interrupted(fmt::format("{}: interrupted at epoch {} update {}{}", opt.tag, epoch, s,
-                                      opt.resume_path.empty() ? "" : " (training state saved)"));
+        throw Interrupted(fmt::format("{}: interrupted at epoch {} update {}{}", opt_.tag, epoch, s,
+                                      opt_.resume_path.empty() ? "" : " (training state saved)"));
       }
-      // -- train_step: forward/backward see w_q; the update lands on the float weights.
-      if (hook_ && opt.policy.refit_before_update(epoch)) hook_->refit_steps();
-      if (opt.before_update) opt.before_update(epoch);
-      StepLoss loss;
-      {
-        quant::QuantizedScope scope(hook_);
-        optimizer->zero_grad();
-        loss = task_->forward_backward(s);
-      }
-      if (result.steps == opt.nan_at_step) loss.mean = std::nan("");
-      if (!std::isfinite(loss.mean))
-        throw Diverged(fmt::format("training loss became {} at epoch {} step {}", loss.mean, epoch, result.steps));
-      {
-        RECORD_FUNCTION("qretrain::optimizer_step", std::vector<c10::IValue>());
-        optimizer->step();
-      }
-      if (hook_ && opt.policy.refit_after_update(epoch)) hook_->refit_steps();
-      ++result.steps;
-      st.next_step = s + 1;
-      st.loss_sum += loss.mean * static_cast<double>(loss.samples);
-      st.loss_count += loss.samples;
-      st.samples += loss.samples;
-      progress.step(epoch, opt.recipe.max_epochs, s + 1, steps_per_epoch, st.loss_sum / st.loss_count, st.lr,
-                    st.samples / std::max(1e-9, st.train_seconds + epoch_seconds()));
-      const bool evaluated = opt.train.eval_every > 0 && result.steps % opt.train.eval_every == 0;
+      train_step(epoch, s);
+      progress_.step(epoch, opt_.recipe.max_epochs, s + 1, steps_per_epoch_, st_.loss_sum / st_.loss_count,
+                     st_.schedule.lr(), st_.samples / std::max(1e-9, st_.train_seconds + seconds_since(epoch_start)));
+      const bool evaluated = opt_.train.eval_every > 0 && st_.result.updates % opt_.train.eval_every == 0;
       if (evaluated) {
         stop = evaluate_and_schedule(epoch);
-        model_->train();  // evaluation left the model in eval mode (batch norm)
+        t_.model_->train();  // evaluation left the model in eval mode (batch norm)
       }
       // The epoch's last update is saved by the epoch end below, not twice.
-      const bool due = evaluated || std::chrono::duration<double>(std::chrono::steady_clock::now() - last_save).count() >=
-                                        opt.checkpoint_every_s;
-      if (!stop && due && s + 1 < steps_per_epoch) {
-        const double so_far = epoch_seconds();
-        st.train_seconds += so_far;  // saved as if the epoch's time so far were complete
+      const bool due = evaluated || seconds_since(last_save_) >= opt_.checkpoint_every_s;
+      if (!stop && due && s + 1 < steps_per_epoch_) {
+        const double so_far = seconds_since(epoch_start);
+        st_.train_seconds += so_far;  // saved as if the epoch's time so far were complete
         save();
-        st.train_seconds -= so_far;
+        st_.train_seconds -= so_far;
       }
     }
-    st.train_seconds += epoch_seconds();
-    result.epochs = epoch + 1;
+    st_.train_seconds += seconds_since(epoch_start);
+    st_.result.epochs = epoch + 1;
     // The older order (StepPolicy::Order::BeforeEval): the evaluation below
     // scores a Δ refit a moment ago, never trained with.
-    if (hook_ && opt.policy.refit_at_epoch_end()) hook_->refit_steps();
-    if (opt.train.eval_every == 0 && !stop) stop = evaluate_and_schedule(epoch + 1);
-    st.epoch = epoch + 1;
-    st.next_step = 0;
-    st.epoch_started = false;
+    if (t_.hook_ && opt_.policy.refit_at_epoch_end()) t_.hook_->refit_step_sizes();
+    if (opt_.train.eval_every == 0 && !stop) stop = evaluate_and_schedule(epoch + 1);
+    st_.epoch = epoch + 1;
+    st_.next_step = 0;
+    st_.epoch_started = false;
     if (!stop) save();
+    return stop;
   }
-  if (!stop) result.stop_reason = fmt::format("epoch budget of {} spent", opt.recipe.max_epochs);
-  progress.finish();
-  restore(st.best);
-  result.wall_s = st.elapsed_before + seconds_since_start();
-  result.samples_per_s = st.train_seconds > 0 ? static_cast<double>(st.samples) / st.train_seconds : 0;
-  log->info("{} done: best dev {} at evaluation {} ({}), {:.0f} samples/s, {:.1f} s", opt.tag,
-            data_.format_metric(result.best_dev), result.best_index, result.stop_reason, result.samples_per_s,
-            result.wall_s);
-  return result;
-}
+
+  // Update s of the epoch: forward/backward see w_q, the update lands on the
+  // float weights; Δ is refit around it as the policy says.
+  void train_step(int epoch, std::int64_t s) {
+    quant::QuantHook* hook = t_.hook_;
+    if (hook && opt_.policy.refit_before_update(epoch)) hook->refit_step_sizes();
+    if (opt_.before_update) opt_.before_update(epoch);
+    StepLoss loss;
+    {
+      quant::QuantizedScope scope(hook);
+      optimizer_->zero_grad();
+      loss = t_.task_->forward_backward(s);
+    }
+    FitResult& result = st_.result;
+    if (result.updates == opt_.nan_at_step) loss.mean = std::nan("");
+    if (!std::isfinite(loss.mean))
+      throw Diverged(fmt::format("training loss became {} at epoch {} step {}", loss.mean, epoch, result.updates));
+    {
+      RECORD_FUNCTION("qretrain::optimizer_step", std::vector<c10::IValue>());
+      optimizer_->step();
+    }
+    if (hook && opt_.policy.refit_after_update(epoch)) hook->refit_step_sizes();
+    ++result.updates;
+    st_.next_step = s + 1;
+    st_.loss_sum += loss.mean * static_cast<double>(loss.samples);
+    st_.loss_count += loss.samples;
+    st_.samples += loss.samples;
+  }
+
+  // A dev evaluation, the best-dev snapshot and the learning-rate plateau
+  // schedule; returns true when training should stop.
+  bool evaluate_and_schedule(int epoch) {
+    FitResult& result = st_.result;
+    EvalPoint p;
+    p.epoch = epoch;
+    p.updates = result.updates;
+    p.lr = st_.schedule.lr();
+    p.train_loss = st_.loss_count ? st_.loss_sum / static_cast<double>(st_.loss_count) : std::nan("");
+    p.dev_metric = t_.evaluate(t_.data_.dev);
+    p.elapsed_s = st_.elapsed_before + seconds_since(start_);
+    if (t_.hook_) p.deltas = t_.hook_->step_sizes();
+    st_.loss_sum = 0;
+    st_.loss_count = 0;
+    result.curve.push_back(p);
+    const bool improved = st_.schedule.record(p.dev_metric);
+    if (improved) {
+      result.best_dev = p.dev_metric;
+      result.best_index = static_cast<int>(result.curve.size()) - 1;
+      st_.best = t_.snapshot();
+    } else if (st_.schedule.lr() != p.lr) {
+      optimizer_->set_lr(st_.schedule.lr());
+    }
+    if (opt_.after_evaluation) opt_.after_evaluation(p);
+    const std::string dev = t_.data_.format_metric(p.dev_metric);
+    progress_.evaluation(dev);
+    log_->info("{} epoch {} step {} loss {} dev {}{} lr {:.3g}", opt_.tag, epoch, p.updates,
+               std::isnan(p.train_loss) ? "-" : fmt::format("{:.4f}", p.train_loss), dev, improved ? " (best)" : "",
+               p.lr);
+    if (!st_.schedule.finished()) return false;
+    result.stop_reason = fmt::format("learning rate {:.3g} fell below {:.3g}", st_.schedule.lr(), opt_.recipe.lr_min);
+    return true;
+  }
+
+  // The training state to opt.resume_path (if any), saved with the time of
+  // every process so far, this one included, so a resumed fit's wall time
+  // counts the interrupted processes too.
+  void save() {
+    if (opt_.resume_path.empty()) return;
+    const double before = st_.elapsed_before;
+    st_.elapsed_before += seconds_since(start_);
+    t_.save_state(opt_.resume_path, st_, *optimizer_, generator_);
+    st_.elapsed_before = before;
+    last_save_ = Clock::now();
+  }
+
+  Trainer& t_;
+  const FitOptions& opt_;
+  std::shared_ptr<spdlog::logger> log_;
+  Progress progress_;
+  at::Generator generator_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::int64_t steps_per_epoch_ = 0;
+  Clock::time_point start_, last_save_;
+  FitState st_;
+};
+
+FitResult Trainer::fit(const FitOptions& opt) { return Fit(*this, opt).run(); }
 
 namespace {
 
@@ -365,7 +393,7 @@ class FieldReader {
 // A FitResult as named fields: the progress of a fit (in a training state)
 // or its whole record (with a float baseline).
 void write_result(FieldWriter& f, const std::string& prefix, const FitResult& r) {
-  f.add_int(prefix + ".steps", r.steps);
+  f.add_int(prefix + ".steps", r.updates);  // the key older files were written with
   f.add_int(prefix + ".best_index", r.best_index);
   f.add_double(prefix + ".best_dev", r.best_dev);
   f.add_int(prefix + ".epochs", r.epochs);
@@ -375,7 +403,7 @@ void write_result(FieldWriter& f, const std::string& prefix, const FitResult& r)
   f.add_int(prefix + ".resumed", r.resumed ? 1 : 0);
   std::vector<double> curve, curve_deltas;
   for (const auto& p : r.curve) {
-    curve.insert(curve.end(), {double(p.epoch), double(p.step), p.lr, p.train_loss, p.dev_metric, p.elapsed_s,
+    curve.insert(curve.end(), {double(p.epoch), double(p.updates), p.lr, p.train_loss, p.dev_metric, p.elapsed_s,
                                double(p.deltas.size())});
     curve_deltas.insert(curve_deltas.end(), p.deltas.begin(), p.deltas.end());
   }
@@ -385,7 +413,7 @@ void write_result(FieldWriter& f, const std::string& prefix, const FitResult& r)
 
 FitResult read_result(FieldReader& f, const std::string& prefix) {
   FitResult r;
-  r.steps = f.get_int(prefix + ".steps");
+  r.updates = f.get_int(prefix + ".steps");
   r.best_index = static_cast<int>(f.get_int(prefix + ".best_index"));
   r.best_dev = f.get_double(prefix + ".best_dev");
   r.epochs = static_cast<int>(f.get_int(prefix + ".epochs"));
@@ -400,7 +428,7 @@ FitResult read_result(FieldReader& f, const std::string& prefix) {
   for (std::size_t i = 0; i < curve.size(); i += 7) {
     EvalPoint p;
     p.epoch = static_cast<int>(curve[i]);
-    p.step = static_cast<std::int64_t>(curve[i + 1]);
+    p.updates = static_cast<std::int64_t>(curve[i + 1]);
     p.lr = curve[i + 2];
     p.train_loss = curve[i + 3];
     p.dev_metric = curve[i + 4];
@@ -413,7 +441,7 @@ FitResult read_result(FieldReader& f, const std::string& prefix) {
     r.curve.push_back(std::move(p));
   }
   if (d != curve_deltas.size()) throw std::runtime_error("bad curve");
-  if (r.steps < 0 || r.epochs < 0 || r.best_index < -1 || r.best_index >= static_cast<int>(r.curve.size()))
+  if (r.updates < 0 || r.epochs < 0 || r.best_index < -1 || r.best_index >= static_cast<int>(r.curve.size()))
     throw std::runtime_error("bad counters");
   return r;
 }
@@ -441,7 +469,7 @@ void Trainer::save_state(const std::string& path, const FitState& st, const Opti
     FieldWriter f(archive);
     f.add_int("format", kStateFormat);
     f.add_tensors("model", models::copy_state(*model_));
-    f.add_doubles("deltas", hook_ ? hook_->steps() : std::vector<double>{});
+    f.add_doubles("deltas", hook_ ? hook_->step_sizes() : std::vector<double>{});
     f.add_tensors("best", st.best.tensors);
     f.add_doubles("best.deltas", st.best.deltas);
     torch::serialize::OutputArchive opt_archive, task_archive;
@@ -453,8 +481,8 @@ void Trainer::save_state(const std::string& path, const FitState& st, const Opti
     f.add("torch_generator", at::detail::getDefaultCPUGenerator().get_state());
     // One named field per counter, so a field can be added or dropped later
     // without the others being read as something else.
-    f.add_double("fit.lr", st.lr);
-    f.add_int("fit.bad_evals", st.bad_evals);
+    f.add_double("fit.lr", st.schedule.lr());
+    f.add_int("fit.bad_evals", st.schedule.bad_evals());
     f.add_double("fit.loss_sum", st.loss_sum);
     f.add_int("fit.loss_count", st.loss_count);
     f.add_int("fit.samples", st.samples);
@@ -483,7 +511,7 @@ bool Trainer::load_state(const std::string& path, const FitOptions& opt, FitStat
     const auto current = models::copy_state(*model_);
     const auto deltas = f.get_doubles("deltas");
     const auto best_deltas = f.get_doubles("best.deltas");
-    const std::size_t groups = hook_ ? hook_->steps().size() : 0;
+    const std::size_t groups = hook_ ? hook_->step_sizes().size() : 0;
     if (!same_layout(model_state, current) || !same_layout(best, current) || deltas.size() != groups ||
         best_deltas.size() != groups) {
       log->warn("{}: training state of another network; starting afresh", path);
@@ -492,8 +520,8 @@ bool Trainer::load_state(const std::string& path, const FitOptions& opt, FitStat
     FitState next;
     next.best.tensors = best;
     next.best.deltas = best_deltas;
-    next.lr = f.get_double("fit.lr");
-    next.bad_evals = static_cast<int>(f.get_int("fit.bad_evals"));
+    const double lr = f.get_double("fit.lr");
+    const auto bad_evals = f.get_int("fit.bad_evals");
     next.loss_sum = f.get_double("fit.loss_sum");
     next.loss_count = f.get_int("fit.loss_count");
     next.samples = f.get_int("fit.samples");
@@ -503,9 +531,11 @@ bool Trainer::load_state(const std::string& path, const FitOptions& opt, FitStat
     next.next_step = f.get_int("fit.next_step");
     next.epoch_started = f.get_int("fit.epoch_started") != 0;
     next.result = read_result(f, "result");
-    if (!(next.lr > 0) || next.bad_evals < 0 || next.loss_count < 0 || next.samples < 0 || next.epoch < 0 ||
+    if (!(lr > 0) || bad_evals < 0 || next.loss_count < 0 || next.samples < 0 || next.epoch < 0 ||
         next.next_step < 0 || next.next_step > task_->steps_per_epoch())
       throw std::runtime_error("bad counters");
+    next.schedule = PlateauSchedule(opt.recipe.lr, opt.recipe.lr_min, opt.train.patience, opt.train.lr_decay);
+    next.schedule.restore(lr, static_cast<int>(bad_evals), next.result.best_index >= 0, next.result.best_dev);
     // The generators' states are tried on scratch generators first: a state
     // they refuse must not reach the ones in use.
     at::Generator next_generator = at::detail::createCPUGenerator();
@@ -521,13 +551,13 @@ bool Trainer::load_state(const std::string& path, const FitOptions& opt, FitStat
     f.verify("checksum");
     auto next_optimizer = make_optimizer(model_->parameters(), opt.train, opt.recipe.lr);
     next_optimizer->load(opt_archive);
-    next_optimizer->set_lr(next.lr);
+    next_optimizer->set_lr(lr);
     auto next_task = make_task(model_, data_, opt.train, device_);
     next_task->load_position(task_archive);
 
     // -- commit: every step below has been checked not to fail
     models::load_state(*model_, model_state);
-    if (hook_) hook_->set_steps(deltas);
+    if (hook_) hook_->set_step_sizes(deltas);
     generator = next_generator;
     at::Generator global = at::detail::getDefaultCPUGenerator();  // a handle to the global generator
     global.set_state(global_state);

@@ -1,6 +1,7 @@
-// One Trainer for float training and quantized retraining, with named steps:
-// make_optimizer, train_step, evaluate, end_of_evaluation (LR plateau
-// schedule + best-dev snapshot). The quantized-weight hook, when given,
+// One Trainer for float training and quantized retraining. One fit's steps
+// are functions of Trainer::Fit (trainer.cpp): resume_or_start, train_epoch,
+// train_step, evaluate_and_schedule (best-dev snapshot + the learning-rate
+// PlateauSchedule of plateau.h), save. The quantized-weight hook, when given,
 // supplies w_q to every forward/backward and every evaluation.
 #pragma once
 
@@ -18,7 +19,9 @@
 #include "data/dataset.h"
 #include "models/network.h"
 #include "quant/hook.h"
+#include "train/eval_point.h"
 #include "train/optimizer.h"
+#include "train/stop.h"
 #include "train/task.h"
 #include "util/error.h"
 
@@ -50,16 +53,6 @@ struct StepPolicy {
   bool per_update(int epoch) const { return when == When::EveryUpdateFirstEpochs && epoch < first_epochs; }
 };
 
-struct EvalPoint {
-  int epoch = 0;              // epochs completed when evaluated
-  std::int64_t step = 0;      // updates completed
-  double lr = 0;
-  double train_loss = 0;      // mean loss since the previous evaluation
-  double dev_metric = 0;      // the dataset's metric on the dev set (with w_q when quantized)
-  double elapsed_s = 0;
-  std::vector<double> deltas; // Δ of every weight group (empty for float)
-};
-
 struct FitOptions {
   config::TrainConfig train;
   config::Recipe recipe;
@@ -86,7 +79,7 @@ struct FitResult {
   int best_index = -1;
   double best_dev = 0;
   int epochs = 0;
-  std::int64_t steps = 0;
+  std::int64_t updates = 0;
   double wall_s = 0;
   double samples_per_s = 0;   // training throughput (updates only): examples or characters per second
   std::string stop_reason;
@@ -98,9 +91,6 @@ class Diverged : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
-
-// Set by SIGINT/SIGTERM handlers; the trainer stops at the next update.
-extern std::atomic<bool> g_stop_requested;
 
 class Trainer {
  public:
@@ -120,6 +110,7 @@ class Trainer {
     std::vector<double> deltas;
   };
   struct FitState;
+  class Fit;  // one call of fit(), its steps as functions (trainer.cpp)
   Snapshot snapshot() const;
   void restore(const Snapshot& s);
   void save_state(const std::string& path, const FitState& state, const Optimizer& optimizer,

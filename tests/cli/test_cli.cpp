@@ -287,7 +287,7 @@ TEST(Cli, ForcedRerunKeepsTheCachedBaselinesTrainingRecord) {
   const report::RunRecord original = float_record(store);
   EXPECT_EQ(original.epochs, 2);
   EXPECT_EQ(original.curve.size(), 3u);  // initial + one per epoch
-  EXPECT_GT(original.steps, 0);
+  EXPECT_GT(original.updates, 0);
   EXPECT_EQ(original.note, "");
   const std::filesystem::path baseline = only_baseline(dir);
 
@@ -299,7 +299,7 @@ TEST(Cli, ForcedRerunKeepsTheCachedBaselinesTrainingRecord) {
   EXPECT_NE(again.finished_at, "");
   EXPECT_EQ(again.status, "ok");
   EXPECT_EQ(again.epochs, original.epochs);
-  EXPECT_EQ(again.steps, original.steps);
+  EXPECT_EQ(again.updates, original.updates);
   EXPECT_EQ(again.dev_metric, original.dev_metric);
   EXPECT_EQ(again.test_metric, original.test_metric);
   EXPECT_EQ(again.samples_per_s, original.samples_per_s);
@@ -309,7 +309,7 @@ TEST(Cli, ForcedRerunKeepsTheCachedBaselinesTrainingRecord) {
   for (std::size_t i = 0; i < again.curve.size(); ++i) {
     SCOPED_TRACE(i);
     EXPECT_EQ(again.curve[i].epoch, original.curve[i].epoch);
-    EXPECT_EQ(again.curve[i].step, original.curve[i].step);
+    EXPECT_EQ(again.curve[i].updates, original.curve[i].updates);
     EXPECT_EQ(again.curve[i].lr, original.curve[i].lr);
     EXPECT_EQ(again.curve[i].dev_metric, original.curve[i].dev_metric);
     EXPECT_EQ(again.curve[i].elapsed_s, original.curve[i].elapsed_s);
@@ -522,7 +522,7 @@ TEST(Cli, ExportOfADamagedStoreNamesTheStore) {
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE steps SET eval_idx = 7 WHERE eval_idx = 1", nullptr, nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE step_sizes SET eval_idx = 7 WHERE eval_idx = 1", nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   // --all: the hand-made run belongs to no cell of the config.

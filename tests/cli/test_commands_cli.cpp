@@ -254,7 +254,7 @@ TEST_F(StoredGrid, ExportCsvHasOneRowPerEvaluationPointWithTheStoredValues) {
   std::map<std::string, std::size_t> col;
   for (std::size_t i = 0; i < header.size(); ++i) col[header[i]] = i;
   for (const char* name : {"cell_key", "method", "bits", "seed", "network", "test_metric", "eval_index", "eval_epoch",
-                           "eval_step", "eval_lr", "eval_dev_metric", "eval_deltas"})
+                           "eval_updates", "eval_lr", "eval_dev_metric", "eval_deltas"})
     ASSERT_TRUE(col.count(name)) << name;
 
   std::map<std::string, std::vector<std::vector<std::string>>> by_key;
@@ -292,7 +292,7 @@ TEST_F(StoredGrid, ExportCsvHasOneRowPerEvaluationPointWithTheStoredValues) {
       ++points;
       EXPECT_EQ(std::stoul(f[col["eval_index"]]), i);
       EXPECT_EQ(std::stoi(f[col["eval_epoch"]]), p.epoch);
-      EXPECT_EQ(std::stoll(f[col["eval_step"]]), p.step);
+      EXPECT_EQ(std::stoll(f[col["eval_updates"]]), p.updates);
       EXPECT_EQ(std::stod(f[col["eval_lr"]]), p.lr);
       EXPECT_EQ(std::stod(f[col["eval_dev_metric"]]), p.dev_metric);
       std::vector<double> deltas;

@@ -16,6 +16,7 @@
 
 #include <gmock/gmock.h>
 
+#include "app/commands.h"
 #include "config/config.h"
 #include "methods/cells.h"
 #include "models/network.h"
@@ -53,28 +54,21 @@ std::vector<fs::path> yaml_files(const fs::path& dir) {
   return out;
 }
 
-// Loads a shipped config; "" on success, else the error. When its data is
-// missing the first load must fail on dataset.path alone; the config is then
-// loaded again with dataset.path pointed at the working folder, and
-// `data_missing` set.
+// Loads a shipped config; "" on success, else the error. `data_missing` is
+// set when a command that reads its data would refuse it on dataset.path
+// alone (the config itself loads without its data).
 std::string load_shipped(const fs::path& file, config::ExperimentConfig* out, bool* data_missing) {
   *data_missing = false;
-  std::string message;
   try {
     *out = config::load(file.string());
-    return "";
-  } catch (const UserError& e) {
-    message = e.what();
-  }
-  static const std::regex missing(R"(^dataset\.path: \S+ does not exist(; .*)?$)");
-  if (!std::regex_match(message, missing)) return message;
-  try {
-    *out = config::load(file.string(), {"dataset.path=."});
-    *data_missing = true;
-    return "";
   } catch (const UserError& e) {
     return e.what();
   }
+  const std::string missing = testing::error_of([&] { app::require_dataset(*out); });
+  static const std::regex shape(R"(^dataset\.path: \S+ does not exist(; .*)?$)");
+  if (!missing.empty() && !std::regex_match(missing, shape)) return missing;
+  *data_missing = !missing.empty();
+  return "";
 }
 
 // What each dataset kind feeds a network (data::Dataset::input_shape and

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gmock/gmock.h>
 
 #include "methods/cells.h"
@@ -17,6 +18,7 @@
 #include "models/network.h"
 #include "quant/hook.h"
 #include "report/store.h"
+#include "report/table.h"
 #include "methods/grid_util.h"
 #include "test_util.h"
 #include "train/resume_util.h"
@@ -105,7 +107,7 @@ std::vector<double> qstep_of_state(const config::ExperimentConfig& cfg, const da
 double quantized_metric(models::Network net, const data::Dataset& data, const data::Split& split, int bits,
                         const std::vector<double>& deltas) {
   quant::QuantHook hook(*net, bits);
-  hook.set_steps(deltas);
+  hook.set_step_sizes(deltas);
   return train::Trainer(net, data, torch::kCPU, &hook).evaluate(split);
 }
 
@@ -143,13 +145,13 @@ void expect_curve_is(const report::RunRecord& r, const train::FitResult& ref) {
   ASSERT_EQ(r.curve.size(), ref.curve.size());
   for (std::size_t i = 0; i < r.curve.size(); ++i) {
     SCOPED_TRACE(fmt::format("evaluation {}", i));
-    EXPECT_EQ(r.curve[i].step, ref.curve[i].step);
+    EXPECT_EQ(r.curve[i].updates, ref.curve[i].updates);
     EXPECT_EQ(r.curve[i].lr, ref.curve[i].lr);
     EXPECT_EQ(r.curve[i].dev_metric, ref.curve[i].dev_metric);
     EXPECT_EQ(r.curve[i].deltas, ref.curve[i].deltas);
   }
   EXPECT_EQ(r.epochs, ref.epochs);
-  EXPECT_EQ(r.steps, ref.steps);
+  EXPECT_EQ(r.updates, ref.updates);
   EXPECT_EQ(r.dev_metric, ref.best_dev);
 }
 
@@ -160,6 +162,46 @@ bool same_state(const std::vector<torch::Tensor>& a, const std::vector<torch::Te
   return true;
 }
 
+// ---- every method row ----
+
+// Every row of methods/kinds.h, looped over as ggml's test-quantize-fns loops
+// over its types: each runs its cells end to end, is stored "ok" with a
+// score, and has its row in the table (a new row is tested for free).
+TEST(MethodKinds, EveryRowRunsItsCellsEndToEndAndIsTabled) {
+  auto data = clusters(320, 100);
+  TempDir dir;
+  const auto cfg = experiment(dir, fmt::format("{}", fmt::join(quantization_method_names(), ", ")),
+                              "  lr: 0.05\n  max_epochs: 1", "  lr: 0.02\n  max_epochs: 1");
+  report::Store store(dir.file("out/results.sqlite"));
+  run_experiment(cfg, data, torch::kCPU, store, false);
+
+  const Grid grid = expand_grid(cfg);
+  std::vector<std::string> keys;
+  for (const Cell& c : grid.cells) keys.push_back(c.key);
+  const report::Table table = report::build_table(cfg.name, store.select(cfg.name, keys));
+  const std::string markdown = report::render_markdown(table);
+  for (const MethodKind& kind : method_kinds()) {
+    SCOPED_TRACE(kind.name);
+    int cells = 0;
+    for (const Cell& c : grid.cells) {
+      if (c.method != kind.name) continue;
+      ++cells;
+      const auto r = store.run_with_curve(c.key);
+      ASSERT_TRUE(r) << c.key << " not stored";
+      EXPECT_EQ(r->status, "ok") << r->failure;
+      EXPECT_EQ(r->method, kind.name);
+      EXPECT_TRUE(std::isfinite(r->test_metric));
+      EXPECT_LT(r->test_metric, 100);
+      // Methods that train have a curve beyond the starting evaluation.
+      if (kind.trains) {
+        EXPECT_GE(r->curve.size(), 2u);
+      }
+    }
+    EXPECT_GE(cells, 1) << "no cell in the grid";
+    EXPECT_NE(markdown.find("| " + kind.title + " |"), std::string::npos) << markdown;
+  }
+}
+
 // ---- adaptive+gradual ----
 
 TEST(Methods, AdaptiveGradualRunsEveryStageWithTheAdaptivePolicyAndStoresIt) {
@@ -167,7 +209,7 @@ TEST(Methods, AdaptiveGradualRunsEveryStageWithTheAdaptivePolicyAndStoresIt) {
   TempDir dir;
   const auto cfg = experiment(dir, "adaptive+gradual", "  lr: 0.05\n  max_epochs: 2", "  lr: 0.02\n  max_epochs: 3");
   report::Store store(dir.file("out/results.sqlite"));
-  run_experiment(cfg, data, store, false);
+  run_experiment(cfg, data, torch::kCPU, store, false);
 
   const Grid grid = expand_grid(cfg);
   ASSERT_EQ(grid.cells.size(), 3u);  // float, 3-bit, 2-bit
@@ -223,7 +265,7 @@ TEST(Methods, ConventionalExhaustiveSearchPicksTheBruteForceArgmin) {
                                           "    search_points: {}",
                                           points));
   report::Store store(dir.file("out/results.sqlite"));
-  run_experiment(cfg, data, store, false);
+  run_experiment(cfg, data, torch::kCPU, store, false);
   const auto r = store.run_with_curve(cell_named(expand_grid(cfg), "16 seed 1 conventional 2-bit").key);
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, "ok") << r->failure;
@@ -277,7 +319,7 @@ TEST(Methods, GradualStageStartsFromThePreviousStagesKeptNetwork) {
   const auto cfg = experiment(dir, "gradual", "  lr: 0.002\n  max_epochs: 1\n  patience: 1",
                               "  lr: 0.05\n  lr_min: 0.03\n  max_epochs: 12");
   report::Store store(dir.file("out/results.sqlite"));
-  run_experiment(cfg, data, store, false);
+  run_experiment(cfg, data, torch::kCPU, store, false);
   const Grid grid = expand_grid(cfg);
   const auto r3 = store.run_with_curve(cell_named(grid, "16 seed 1 gradual 3-bit").key);
   const auto r2 = store.run_with_curve(cell_named(grid, "16 seed 1 gradual 2-bit").key);
@@ -328,7 +370,7 @@ void expect_blocked(const report::Store& store, const config::ExperimentConfig& 
   EXPECT_EQ(r->status, "failed");
   EXPECT_EQ(r->failure, "dependency failed: " + dependency);
   EXPECT_EQ(r->epochs, 0);
-  EXPECT_EQ(r->steps, 0);
+  EXPECT_EQ(r->updates, 0);
   EXPECT_TRUE(r->curve.empty());
   EXPECT_TRUE(std::isnan(r->test_metric));
   EXPECT_FALSE(fs::exists(checkpoint_file(cfg, cell.method, cell.bits, cell.seed))) << "it saved a kept network";
@@ -344,7 +386,7 @@ TEST(Methods, CellsAfterAFailedBaselineAreRecordedAsBlockedAndDoNotTrain) {
     ScopedEnv diverge("QRETRAIN_TEST_DIVERGE", "float:0");  // the float baseline's loss becomes NaN
     ::testing::internal::CaptureStderr();
     // A failed cell is recorded; the experiment goes on with the others.
-    EXPECT_NO_THROW(run_experiment(cfg, data, store, false));
+    EXPECT_NO_THROW(run_experiment(cfg, data, torch::kCPU, store, false));
     const std::string log = ::testing::internal::GetCapturedStderr();
     // Only the float cell trained; a dependent cell that ran anyway would
     // train (and fail) the baseline again, with the divergence as its reason.
@@ -372,7 +414,7 @@ TEST(Methods, GradualStageAfterAFailedStageIsBlockedWhileOtherCellsRun) {
     ScopedEnv diverge("QRETRAIN_TEST_DIVERGE", "gradual:3");  // the first stage diverges
     // The 2-bit stage, run anyway, would stop the experiment: its start (the
     // 3-bit kept network) does not exist.
-    EXPECT_NO_THROW(run_experiment(cfg, data, store, false));
+    EXPECT_NO_THROW(run_experiment(cfg, data, torch::kCPU, store, false));
   }
   const Grid grid = expand_grid(cfg);
   EXPECT_TRUE(store.has_ok(cell_named(grid, "16 seed 1 float").key));

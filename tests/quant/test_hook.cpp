@@ -130,7 +130,7 @@ TEST(Hook, RefitStepsUsesFloatWeightsAndMatchesQStep) {
     torch::NoGradGuard no_grad;
     lin->weight.mul_(2.5).add_(0.01 * torch::randn_like(lin->weight));
   }
-  hook.refit_steps();
+  hook.refit_step_sizes();
   const auto moved = lin->weight.detach().contiguous();
   const double refit = hook.groups()[0].delta;
   EXPECT_DOUBLE_EQ(refit, qstep(moved.data_ptr<float>(), static_cast<std::size_t>(moved.numel()), 3).delta);
@@ -141,7 +141,7 @@ TEST(Hook, RefitStepsUsesFloatWeightsAndMatchesQStep) {
   // Inside a quantized scope the weights are w_q: a refit there would fit w_q, not w.
   {
     QuantizedScope scope(&hook);
-    EXPECT_THROW(hook.refit_steps(), c10::Error);
+    EXPECT_THROW(hook.refit_step_sizes(), c10::Error);
   }
   EXPECT_DOUBLE_EQ(hook.groups()[0].delta, refit);
 }

@@ -26,7 +26,7 @@ RunRecord run_with(int points, const std::string& dataset) {
   for (int i = 0; i < points; ++i) {
     train::EvalPoint p;
     p.epoch = i;
-    p.step = 7 * i;
+    p.updates = 7 * i;
     p.lr = 0.5;
     p.train_loss = i == 0 ? std::nan("") : 0.25;
     p.dev_metric = 2.0 - 0.125 * i;
@@ -72,7 +72,7 @@ TEST(Export, JsonlHasOneEscapedObjectPerRunWithNullForNaN) {
   EXPECT_NE(rows[0].find("\"dataset\":\"tab\\there\""), std::string::npos);
   EXPECT_NE(rows[0].find("\"config\":\"name: exp\\ntrain:\\n  lr: 5e-4\\n\""), std::string::npos);
   EXPECT_NE(rows[0].find("\"groups\":[\"lstm1.weight_ih_l0\",\"out.weight\"]"), std::string::npos);
-  EXPECT_NE(rows[0].find("{\"epoch\":0,\"step\":0,\"lr\":0.5,\"train_loss\":null,\"dev_metric\":2,"), std::string::npos);
+  EXPECT_NE(rows[0].find("{\"epoch\":0,\"updates\":0,\"lr\":0.5,\"train_loss\":null,\"dev_metric\":2,"), std::string::npos);
   EXPECT_NE(rows[0].find("\"deltas\":[0.125,0.125]}]}"), std::string::npos);
   EXPECT_NE(rows[1].find("\"curve\":[]}"), std::string::npos);
   EXPECT_NE(rows[0].find("\"note\":\"\",\"stop_reason\":\"\",\"baseline_digest\":\"\","), std::string::npos);

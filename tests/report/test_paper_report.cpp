@@ -47,7 +47,7 @@ RunRecord run(const std::string& network, const std::string& method, int bits, d
   for (int i = 0; i < points; ++i) {
     train::EvalPoint p;
     p.epoch = i;
-    p.step = 100 * i;
+    p.updates = 100 * i;
     p.lr = 1e-3;
     p.train_loss = i == 0 ? std::nan("") : 1.0 / i;
     p.dev_metric = dev0 - i;

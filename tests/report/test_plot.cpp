@@ -25,12 +25,12 @@ RunRecord adaptive_run(const std::string& network, int bits, int seed) {
   r.method = "adaptive";
   r.bits = bits;
   r.seed = seed;
-  r.steps = 3;
+  r.updates = 3;
   r.group_names = {"fc1.weight", "out.weight"};
   for (int epoch = 0; epoch < 3; ++epoch) {
     train::EvalPoint p;
     p.epoch = epoch;
-    p.step = 7 * epoch;
+    p.updates = 7 * epoch;
     p.deltas = {0.01 * bits, 0.1 * bits + 0.01 * epoch};
     r.curve.push_back(p);
   }

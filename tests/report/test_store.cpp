@@ -30,7 +30,7 @@ RunRecord sample_run(const std::string& key, const std::string& method, int bits
   r.step_policy = "epoch";
   r.test_metric = test;
   r.dev_metric = test + 1;
-  r.steps = points;  // the tests below check evals/steps rows against this
+  r.updates = points;  // the tests below check evals/step_sizes rows against this
   r.config_yaml = "name: exp\n";
   r.commit = "abc";
   r.machine = "m";
@@ -40,7 +40,7 @@ RunRecord sample_run(const std::string& key, const std::string& method, int bits
   for (int i = 0; i < points; ++i) {
     train::EvalPoint p;
     p.epoch = i;
-    p.step = 10 * i;
+    p.updates = 10 * i;
     p.lr = 1e-3;
     p.train_loss = 0.5;
     p.dev_metric = 20 - i;
@@ -99,6 +99,59 @@ TEST(Store, OlderStoreWithoutIdentitySchemeIsMigrated) {
   EXPECT_EQ(store.run_with_curve("k-new")->identity_scheme, config::kIdentityScheme);
 }
 
+// Stores written before the renames call the Δ table `steps` and the update
+// counts runs.steps and evals.step (the schema of commit d783a06, made here
+// by renaming a current store back): they open with every value in place,
+// under the new names, and a second open changes nothing.
+TEST(Store, StoreWithTheOlderStepNamesIsRenamedAndReadsTheSame) {
+  TempDir dir;
+  const std::string path = dir.file("old.sqlite");
+  RunRecord written = sample_run("k-old", "adaptive", 2, 12.5);
+  written.updates = 1234;
+  {
+    Store store(path);
+    store.put(written);
+  }
+  auto sql = [&](const std::string& statement) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  };
+  sql("ALTER TABLE step_sizes RENAME TO steps; ALTER TABLE runs RENAME COLUMN updates TO steps; "
+      "ALTER TABLE evals RENAME COLUMN updates TO step;");
+  auto tables = [&] {
+    sqlite3* db = nullptr;
+    sqlite3_open(path.c_str(), &db);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name", -1, &st, nullptr);
+    std::string names;
+    while (sqlite3_step(st) == SQLITE_ROW) names += std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) + " ";
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return names;
+  };
+  ASSERT_EQ(tables(), "evals runs steps ");
+  for (int open = 0; open < 2; ++open) {
+    SCOPED_TRACE(open);
+    Store store(path);
+    auto back = store.run_with_curve("k-old");
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->updates, 1234);
+    ASSERT_EQ(back->curve.size(), written.curve.size());
+    for (std::size_t i = 0; i < written.curve.size(); ++i) {
+      EXPECT_EQ(back->curve[i].updates, written.curve[i].updates);
+      EXPECT_EQ(back->curve[i].deltas, written.curve[i].deltas);
+    }
+    EXPECT_EQ(tables(), "evals runs step_sizes ");
+  }
+  Store store(path);
+  store.put(sample_run("k-new", "adaptive", 3, 11.5));  // and it takes new runs
+  EXPECT_EQ(store.run_with_curve("k-new")->curve.size(), 3u);
+}
+
 TEST(Store, RoundTripWithCurveAndSteps) {
   TempDir dir;
   Store store(dir.file("r.sqlite"));
@@ -110,7 +163,7 @@ TEST(Store, RoundTripWithCurveAndSteps) {
   EXPECT_EQ(back->group_names, (std::vector<std::string>{"conv1.weight", "fc1.weight"}));
   ASSERT_EQ(back->curve.size(), 3u);
   EXPECT_EQ(back->curve[2].deltas, (std::vector<double>{2.1, 2.2}));
-  EXPECT_EQ(back->curve[1].step, 10);
+  EXPECT_EQ(back->curve[1].updates, 10);
   EXPECT_TRUE(store.has_ok("k1"));
   EXPECT_FALSE(store.has_ok("k2"));
 }
@@ -151,7 +204,7 @@ TEST(Store, StepRowPastTheCurveNamesTheStore) {
     SCOPED_TRACE(idx);
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    const std::string sql = std::string("UPDATE steps SET eval_idx = ") + idx + " WHERE eval_idx = 1 OR eval_idx = 99";
+    const std::string sql = std::string("UPDATE step_sizes SET eval_idx = ") + idx + " WHERE eval_idx = 1 OR eval_idx = 99";
     ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(db);
     Store store(path);
@@ -190,7 +243,7 @@ TEST(Store, SigkillNeverLeavesAHalfWrittenRun) {
   EXPECT_GT(runs.size(), 5u);
   for (const auto& r : runs) {
     auto full = store.run_with_curve(r.cell_key);
-    ASSERT_EQ(static_cast<std::int64_t>(full->curve.size()), r.steps) << r.cell_key;
+    ASSERT_EQ(static_cast<std::int64_t>(full->curve.size()), r.updates) << r.cell_key;
     for (const auto& p : full->curve) ASSERT_EQ(p.deltas.size(), 2u);
   }
 }

@@ -80,12 +80,12 @@ inline FitOutcome fit_quantized(const data::Dataset& data, train::FitOptions opt
   FitOutcome out;
   out.result = trainer.fit(opt);
   out.state = models::copy_state(*model);
-  out.deltas = hook.steps();
+  out.deltas = hook.step_sizes();
   return out;
 }
 
 inline void expect_same_fit(const FitOutcome& a, const FitOutcome& b) {
-  EXPECT_EQ(a.result.steps, b.result.steps);
+  EXPECT_EQ(a.result.updates, b.result.updates);
   EXPECT_EQ(a.result.epochs, b.result.epochs);
   EXPECT_EQ(a.result.best_index, b.result.best_index);
   EXPECT_EQ(a.result.best_dev, b.result.best_dev);
@@ -93,7 +93,7 @@ inline void expect_same_fit(const FitOutcome& a, const FitOutcome& b) {
   ASSERT_EQ(a.result.curve.size(), b.result.curve.size());
   for (std::size_t i = 0; i < a.result.curve.size(); ++i) {
     SCOPED_TRACE(i);
-    EXPECT_EQ(a.result.curve[i].step, b.result.curve[i].step);
+    EXPECT_EQ(a.result.curve[i].updates, b.result.curve[i].updates);
     EXPECT_EQ(a.result.curve[i].lr, b.result.curve[i].lr);
     EXPECT_EQ(a.result.curve[i].dev_metric, b.result.curve[i].dev_metric);
     const double la = a.result.curve[i].train_loss, lb = b.result.curve[i].train_loss;

@@ -139,7 +139,7 @@ TEST(LanguageModelTask, TrainerLearnsPeriodicTextAndScoresBitsPerChar) {
   opt.recipe = {1e-2, 1e-5, 10};
   FitResult r = trainer.fit(opt);
   EXPECT_LT(r.best_dev, 0.2) << "bits per character after 200 updates";
-  EXPECT_EQ(r.steps, 200);
+  EXPECT_EQ(r.updates, 200);
   // Quantized to 6 bits through the hook, the periodic text stays predictable.
   quant::QuantHook hook(*model, 6);
   EXPECT_LT(Trainer(model, data, torch::kCPU, &hook).evaluate(data.test), 1.0);

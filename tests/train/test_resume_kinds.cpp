@@ -244,13 +244,13 @@ void expect_same_record(const report::RunRecord& a, const report::RunRecord& b) 
   EXPECT_EQ(a.status, "ok");
   EXPECT_EQ(b.status, "ok");
   EXPECT_EQ(a.epochs, b.epochs);
-  EXPECT_EQ(a.steps, b.steps);
+  EXPECT_EQ(a.updates, b.updates);
   EXPECT_EQ(a.test_metric, b.test_metric);
   EXPECT_EQ(a.dev_metric, b.dev_metric);
   ASSERT_EQ(a.curve.size(), b.curve.size());
   for (std::size_t i = 0; i < a.curve.size(); ++i) {
     SCOPED_TRACE(i);
-    EXPECT_EQ(a.curve[i].step, b.curve[i].step);
+    EXPECT_EQ(a.curve[i].updates, b.curve[i].updates);
     EXPECT_EQ(a.curve[i].lr, b.curve[i].lr);
     EXPECT_EQ(a.curve[i].dev_metric, b.curve[i].dev_metric);
     const double la = a.curve[i].train_loss, lb = b.curve[i].train_loss;
@@ -278,7 +278,7 @@ TEST(CellResume, FloatBaselineCrashedMidEpochResumesBitForBitAndItsStateIsRemove
   const auto whole_cfg = cell_config(whole_dir, "direct");
   {
     report::Store store(whole_dir.file("out/results.sqlite"));
-    methods::run_experiment(whole_cfg, data, store, false);
+    methods::run_experiment(whole_cfg, data, torch::kCPU, store, false);
   }
 
   auto cfg = cell_config(crash_dir, "direct");
@@ -299,7 +299,7 @@ TEST(CellResume, FloatBaselineCrashedMidEpochResumesBitForBitAndItsStateIsRemove
 
   report::Store store(crash_dir.file("out/results.sqlite"));
   ::testing::internal::CaptureStderr();
-  methods::run_experiment(cfg, data, store, false);
+  methods::run_experiment(cfg, data, torch::kCPU, store, false);
   const std::string log = ::testing::internal::GetCapturedStderr();
   EXPECT_THAT(log, HasSubstr("resuming from " + state));
   EXPECT_FALSE(fs::exists(state)) << "the resume file outlived its finished cell";
@@ -325,7 +325,7 @@ TEST(CellResume, InterruptedRetrainingCellResumesAndItsStateIsRemoved) {
   const auto whole_cfg = cell_config(whole_dir, "adaptive");
   {
     report::Store store(whole_dir.file("out/results.sqlite"));
-    methods::run_experiment(whole_cfg, data, store, false);
+    methods::run_experiment(whole_cfg, data, torch::kCPU, store, false);
   }
   const auto cfg = cell_config(stop_dir, "adaptive");
   const methods::Grid grid = methods::expand_grid(cfg);
@@ -334,18 +334,18 @@ TEST(CellResume, InterruptedRetrainingCellResumesAndItsStateIsRemoved) {
   report::Store store(stop_dir.file("out/results.sqlite"));
   // The float baseline first, by a run of the same experiment with another
   // method (the float cell is the same cell).
-  methods::run_experiment(cell_config(stop_dir, "direct"), data, store, false);
+  methods::run_experiment(cell_config(stop_dir, "direct"), data, torch::kCPU, store, false);
   {
     // SIGINT as the retraining starts: Interrupted leaves run_experiment
     // (the cell is not recorded) with the state saved.
     ScopedStop stop;
-    EXPECT_THROW(methods::run_experiment(cfg, data, store, false), Interrupted);
+    EXPECT_THROW(methods::run_experiment(cfg, data, torch::kCPU, store, false), Interrupted);
   }
   EXPECT_FALSE(store.has_ok(cell.key));
   ASSERT_TRUE(fs::exists(state)) << "the interrupted cell left no training state at output.dir/resume/KEY.pt";
 
   ::testing::internal::CaptureStderr();
-  methods::run_experiment(cfg, data, store, false);
+  methods::run_experiment(cfg, data, torch::kCPU, store, false);
   EXPECT_THAT(::testing::internal::GetCapturedStderr(), HasSubstr("resuming from " + state));
   EXPECT_FALSE(fs::exists(state)) << "the resume file outlived its finished cell";
   EXPECT_TRUE(fs::is_empty(stop_dir.path() / "out" / "resume"));
@@ -369,14 +369,14 @@ TEST(CellResume, ForcedRunRedoesACellInsteadOfResumingItsState) {
   const methods::Cell& cell = cell_named(grid, "16 seed 1 adaptive 2-bit");
   const std::string state = resume_path_of(dir, cell.key);
   report::Store store(dir.file("out/results.sqlite"));
-  methods::run_experiment(cfg, data, store, false);
+  methods::run_experiment(cfg, data, torch::kCPU, store, false);
   {
     ScopedStop stop;  // a forced rerun, interrupted as the cell starts training
-    EXPECT_THROW(methods::run_experiment(cfg, data, store, true), Interrupted);
+    EXPECT_THROW(methods::run_experiment(cfg, data, torch::kCPU, store, true), Interrupted);
   }
   ASSERT_TRUE(fs::exists(state));
   ::testing::internal::CaptureStderr();
-  methods::run_experiment(cfg, data, store, true);
+  methods::run_experiment(cfg, data, torch::kCPU, store, true);
   const std::string log = ::testing::internal::GetCapturedStderr();
   EXPECT_THAT(log, Not(HasSubstr("resuming from "))) << "--force resumed the cell's old training state";
   EXPECT_THAT(log, HasSubstr("16 adaptive 2-bit done"));  // the cell did run

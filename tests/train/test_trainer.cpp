@@ -80,7 +80,7 @@ std::vector<UpdateStep> update_steps(const StepPolicy& policy, int epochs) {
   auto opt = options(0.02, epochs);
   opt.policy = policy;
   std::vector<UpdateStep> out;
-  opt.before_update = [&](int epoch) { out.push_back({epoch, hook.steps(), qstep_of_float_weights(hook, 2)}); };
+  opt.before_update = [&](int epoch) { out.push_back({epoch, hook.step_sizes(), qstep_of_float_weights(hook, 2)}); };
   Trainer(model, data, torch::kCPU, &hook).fit(opt);
   return out;
 }
@@ -150,7 +150,7 @@ ScoredSteps scored_steps(const StepPolicy& policy, int epochs) {
   };
   Trainer trainer(model, data, torch::kCPU, &hook);
   out.fit = trainer.fit(opt);
-  out.kept = hook.steps();
+  out.kept = hook.step_sizes();
   out.kept_dev = trainer.evaluate(data.dev);
   return out;
 }
@@ -436,7 +436,7 @@ TEST(Trainer, CheckpointKeepsIdentityAndTrainingRecordAndRefusesDamage) {
   info.identity = "dataset=x;network=y;seed=1;";
   FitResult fit;
   fit.epochs = 7;
-  fit.steps = 700;
+  fit.updates = 700;
   fit.best_index = 1;
   fit.best_dev = 12.5;
   fit.samples_per_s = 1234.5;
@@ -444,7 +444,7 @@ TEST(Trainer, CheckpointKeepsIdentityAndTrainingRecordAndRefusesDamage) {
   fit.stop_reason = "learning rate 1e-4 fell below 3e-4";
   fit.curve.resize(2);
   fit.curve[1].epoch = 7;
-  fit.curve[1].step = 700;
+  fit.curve[1].updates = 700;
   fit.curve[1].dev_metric = 12.5;
   fit.curve[1].deltas = {0.25, 0.5};
   info.training = fit;
@@ -457,7 +457,7 @@ TEST(Trainer, CheckpointKeepsIdentityAndTrainingRecordAndRefusesDamage) {
   EXPECT_EQ(back.deltas, info.deltas);
   ASSERT_TRUE(back.training);
   EXPECT_EQ(back.training->epochs, 7);
-  EXPECT_EQ(back.training->steps, 700);
+  EXPECT_EQ(back.training->updates, 700);
   EXPECT_EQ(back.training->best_index, 1);
   EXPECT_EQ(back.training->best_dev, 12.5);
   EXPECT_EQ(back.training->samples_per_s, 1234.5);
