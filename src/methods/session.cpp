@@ -211,7 +211,7 @@ train::FitOptions Session::fit_options(const config::Recipe& recipe, const train
   // Testing aid: QRETRAIN_TEST_DIVERGE=method:bits makes that cell's training
   // loss NaN, to exercise the path of a diverging run end to end.
   if (const char* env = std::getenv("QRETRAIN_TEST_DIVERGE"); env && fmt::format("{}:{}", method, bits) == env)
-    opt.nan_at_step = 2;
+    opt.nan_at_update = 2;
   return opt;
 }
 

@@ -11,7 +11,7 @@ namespace qretrain::train {
 class Progress {
  public:
   Progress(bool enabled, std::string tag);
-  void step(int epoch, int max_epochs, std::int64_t step, std::int64_t steps_per_epoch, double loss, double lr,
+  void step(int epoch, int max_epochs, std::int64_t step, std::int64_t updates_per_epoch, double loss, double lr,
             double samples_per_s);
   // A dev evaluation happened; `dev` is its metric as logged ("27.20%").
   void evaluation(std::string dev);

@@ -25,7 +25,7 @@ ClassificationTask::ClassificationTask(models::Network model, const data::Datase
   const std::int64_t n = data_.train.size();
   // A final batch of one example is dropped: batch normalisation cannot
   // train on it.
-  steps_per_epoch_ = n % batch_ == 1 && n > 1 ? n / batch_ : (n + batch_ - 1) / batch_;
+  updates_per_epoch_ = n % batch_ == 1 && n > 1 ? n / batch_ : (n + batch_ - 1) / batch_;
 }
 
 void ClassificationTask::begin_epoch(at::Generator& generator) {
@@ -93,7 +93,7 @@ LanguageModelTask::LanguageModelTask(models::Network model, const data::Dataset&
       k2_(std::max(train.bptt_unroll, train.bptt_steps)),
       device_(device) {
   const std::int64_t per_update = rows_.size(0) * k1_;
-  steps_per_epoch_ = train.epoch_chars > 0 ? (train.epoch_chars + per_update - 1) / per_update
+  updates_per_epoch_ = train.epoch_chars > 0 ? (train.epoch_chars + per_update - 1) / per_update
                                            : (rows_.size(1) - 1 + k1_ - 1) / k1_;
 }
 

@@ -29,7 +29,7 @@ struct StepLoss {
 class Task {
  public:
   virtual ~Task() = default;
-  virtual std::int64_t steps_per_epoch() const = 0;
+  virtual std::int64_t updates_per_epoch() const = 0;
   virtual void begin_epoch(at::Generator& generator) = 0;
   // Forward and backward of update `step` of the epoch (gradients accumulate
   // into the parameters; the caller zeroes them and steps the optimizer).
@@ -48,7 +48,7 @@ std::unique_ptr<Task> make_task(models::Network model, const data::Dataset& data
 class ClassificationTask : public Task {
  public:
   ClassificationTask(models::Network model, const data::Dataset& data, int batch_size, torch::Device device);
-  std::int64_t steps_per_epoch() const override { return steps_per_epoch_; }
+  std::int64_t updates_per_epoch() const override { return updates_per_epoch_; }
   void begin_epoch(at::Generator& generator) override;
   StepLoss forward_backward(std::int64_t step) override;
   double evaluate(const data::Split& split) override;
@@ -58,7 +58,7 @@ class ClassificationTask : public Task {
  private:
   models::Network model_;
   const data::Dataset& data_;
-  std::int64_t batch_, steps_per_epoch_;
+  std::int64_t batch_, updates_per_epoch_;
   torch::Device device_;
   torch::Tensor order_;
 };
@@ -79,7 +79,7 @@ class LanguageModelTask : public Task {
 
   LanguageModelTask(models::Network model, const data::Dataset& data, const config::TrainConfig& train,
                     torch::Device device);
-  std::int64_t steps_per_epoch() const override { return steps_per_epoch_; }
+  std::int64_t updates_per_epoch() const override { return updates_per_epoch_; }
   void begin_epoch(at::Generator&) override {}
   StepLoss forward_backward(std::int64_t step) override;
   double evaluate(const data::Split& split) override;
@@ -95,7 +95,7 @@ class LanguageModelTask : public Task {
   models::Network network_;
   models::LstmLmImpl& model_;
   torch::Tensor rows_;  // [streams, L] uint8
-  std::int64_t k1_, k2_, steps_per_epoch_;
+  std::int64_t k1_, k2_, updates_per_epoch_;
   torch::Device device_;
   std::int64_t cursor_ = 0;     // first column not yet predicted-from
   std::int64_t state_col_ = 0;  // the column state_ is the state before

@@ -68,7 +68,7 @@ struct Trainer::FitState {
   double train_seconds = 0;         // in updates, over completed epochs
   double elapsed_before = 0;        // seconds spent in earlier processes (resumed fits)
   int epoch = 0;                    // the epoch in progress
-  std::int64_t next_step = 0;       // its next update
+  std::int64_t next_update = 0;       // its next update
   bool epoch_started = false;       // its order is drawn (held by the task)
 };
 
@@ -84,7 +84,7 @@ class Trainer::Fit {
     // The optimizer, and the task that cuts epochs into updates.
     optimizer_ = make_optimizer(t_.model_->parameters(), opt.train, opt.recipe.lr);
     t_.task_ = make_task(t_.model_, t_.data_, opt.train, t_.device_);
-    steps_per_epoch_ = t_.task_->steps_per_epoch();
+    updates_per_epoch_ = t_.task_->updates_per_epoch();
     st_.schedule = PlateauSchedule(opt.recipe.lr, opt.recipe.lr_min, opt.train.patience, opt.train.lr_decay);
     start_ = last_save_ = Clock::now();
   }
@@ -118,7 +118,7 @@ class Trainer::Fit {
     if (resumed) {
       st_.result.resumed = true;
       log_->info("{}: resuming from {} at epoch {} update {} of {}", opt_.tag, opt_.resume_path, st_.epoch,
-                 st_.next_step, steps_per_epoch_);
+                 st_.next_update, updates_per_epoch_);
       return;
     }
     // Retraining starts from a network that already has a dev score: record
@@ -140,7 +140,7 @@ class Trainer::Fit {
     }
     const Clock::time_point epoch_start = Clock::now();
     bool stop = false;
-    for (std::int64_t s = st_.next_step; s < steps_per_epoch_ && !stop; ++s) {
+    for (std::int64_t s = st_.next_update; s < updates_per_epoch_ && !stop; ++s) {
       if (g_stop_requested) {
         st_.train_seconds += seconds_since(epoch_start);
         save();
@@ -148,7 +148,7 @@ class Trainer::Fit {
                                       opt_.resume_path.empty() ? "" : " (training state saved)"));
       }
       train_step(epoch, s);
-      progress_.step(epoch, opt_.recipe.max_epochs, s + 1, steps_per_epoch_, st_.loss_sum / st_.loss_count,
+      progress_.step(epoch, opt_.recipe.max_epochs, s + 1, updates_per_epoch_, st_.loss_sum / st_.loss_count,
                      st_.schedule.lr(), st_.samples / std::max(1e-9, st_.train_seconds + seconds_since(epoch_start)));
       const bool evaluated = opt_.train.eval_every > 0 && st_.result.updates % opt_.train.eval_every == 0;
       if (evaluated) {
@@ -157,7 +157,7 @@ class Trainer::Fit {
       }
       // The epoch's last update is saved by the epoch end below, not twice.
       const bool due = evaluated || seconds_since(last_save_) >= opt_.checkpoint_every_s;
-      if (!stop && due && s + 1 < steps_per_epoch_) {
+      if (!stop && due && s + 1 < updates_per_epoch_) {
         const double so_far = seconds_since(epoch_start);
         st_.train_seconds += so_far;  // saved as if the epoch's time so far were complete
         save();
@@ -171,7 +171,7 @@ class Trainer::Fit {
     if (t_.hook_ && opt_.policy.refit_at_epoch_end()) t_.hook_->refit_step_sizes();
     if (opt_.train.eval_every == 0 && !stop) stop = evaluate_and_schedule(epoch + 1);
     st_.epoch = epoch + 1;
-    st_.next_step = 0;
+    st_.next_update = 0;
     st_.epoch_started = false;
     if (!stop) save();
     return stop;
@@ -190,7 +190,7 @@ class Trainer::Fit {
       loss = t_.task_->forward_backward(s);
     }
     FitResult& result = st_.result;
-    if (result.updates == opt_.nan_at_step) loss.mean = std::nan("");
+    if (result.updates == opt_.nan_at_update) loss.mean = std::nan("");
     if (!std::isfinite(loss.mean))
       throw Diverged(fmt::format("training loss became {} at epoch {} step {}", loss.mean, epoch, result.updates));
     {
@@ -199,7 +199,7 @@ class Trainer::Fit {
     }
     if (hook && opt_.policy.refit_after_update(epoch)) hook->refit_step_sizes();
     ++result.updates;
-    st_.next_step = s + 1;
+    st_.next_update = s + 1;
     st_.loss_sum += loss.mean * static_cast<double>(loss.samples);
     st_.loss_count += loss.samples;
     st_.samples += loss.samples;
@@ -257,7 +257,7 @@ class Trainer::Fit {
   Progress progress_;
   at::Generator generator_;
   std::unique_ptr<Optimizer> optimizer_;
-  std::int64_t steps_per_epoch_ = 0;
+  std::int64_t updates_per_epoch_ = 0;
   Clock::time_point start_, last_save_;
   FitState st_;
 };
@@ -489,7 +489,7 @@ void Trainer::save_state(const std::string& path, const FitState& st, const Opti
     f.add_double("fit.train_seconds", st.train_seconds);
     f.add_double("fit.elapsed_before", st.elapsed_before);
     f.add_int("fit.epoch", st.epoch);
-    f.add_int("fit.next_step", st.next_step);
+    f.add_int("fit.next_step", st.next_update);  // the key older states were written with
     f.add_int("fit.epoch_started", st.epoch_started ? 1 : 0);
     write_result(f, "result", st.result);
     f.finish("checksum");
@@ -528,11 +528,11 @@ bool Trainer::load_state(const std::string& path, const FitOptions& opt, FitStat
     next.train_seconds = f.get_double("fit.train_seconds");
     next.elapsed_before = f.get_double("fit.elapsed_before");
     next.epoch = static_cast<int>(f.get_int("fit.epoch"));
-    next.next_step = f.get_int("fit.next_step");
+    next.next_update = f.get_int("fit.next_step");
     next.epoch_started = f.get_int("fit.epoch_started") != 0;
     next.result = read_result(f, "result");
     if (!(lr > 0) || bad_evals < 0 || next.loss_count < 0 || next.samples < 0 || next.epoch < 0 ||
-        next.next_step < 0 || next.next_step > task_->steps_per_epoch())
+        next.next_update < 0 || next.next_update > task_->updates_per_epoch())
       throw std::runtime_error("bad counters");
     next.schedule = PlateauSchedule(opt.recipe.lr, opt.recipe.lr_min, opt.train.patience, opt.train.lr_decay);
     next.schedule.restore(lr, static_cast<int>(bad_evals), next.result.best_index >= 0, next.result.best_dev);

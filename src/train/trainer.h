@@ -65,7 +65,7 @@ struct FitOptions {
   // it exists; empty = never. The caller removes it once the result is kept.
   std::string resume_path;
   double checkpoint_every_s = 300;
-  std::int64_t nan_at_step = -1;  // testing aid: this update's loss is NaN (divergence)
+  std::int64_t nan_at_update = -1;  // testing aid: this update's loss is NaN (divergence)
   // Testing aid: called right after every evaluation has been recorded (with
   // the float weights in place and the Δ that was scored).
   std::function<void(const EvalPoint&)> after_evaluation;

@@ -27,11 +27,13 @@
 #include <gmock/gmock.h>
 
 #include "config/config.h"
+#include "data/kinds.h"
 #include "data/sphere.h"
 #include "report/paper.h"
 #include "report/store.h"
 #include "methods/grid_util.h"
 #include "test_util.h"
+#include "util/registry.h"
 
 namespace qretrain {
 namespace {
@@ -389,6 +391,19 @@ TEST(ConfigSmoke, WikiFamily) {
 }
 
 // ---- The grids ----------------------------------------------------------
+
+// Every dataset row (data/kinds.h) has a family above that trains on data in
+// its real format (a fixture, or the Debian package that is the stand-in): a
+// new row fails here until it has one.
+TEST(ConfigSmoke, EveryDatasetRowHasAFamily) {
+  const std::map<std::string, std::string> family = {
+      {"fashion-mnist", "FashionMnistFamily"}, {"svhn", "SvhnFamily"},
+      {"timit", "TimitFamily"},                {"speech-standin", "SpeechStandinFamilyAndATable2Sweep"},
+      {"enwik8", "WikiFamily"},                {"gcide", "GcideFamily"}};
+  for (const data::DatasetKind& row : data::dataset_kinds())
+    EXPECT_EQ(family.count(row.name), 1u) << row.name << ": no ConfigSmoke family trains on it";
+  for (const auto& [name, test] : family) EXPECT_NE(find_row(data::dataset_kinds(), name), nullptr) << name;
+}
 
 // `sweep --list` of every grid config (table*, fig*, refit_order*,
 // sweep_bench*), run where its data is not (dataset.path pointed at the

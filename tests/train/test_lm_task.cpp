@@ -105,7 +105,7 @@ TEST(LanguageModelTask, WrapsToTheStartWithAZeroStateAtTheEnd) {
   auto data = text_dataset("0123456789", 2 * 41);  // rows of 41: 40 predictions each
   auto model = small_lm({4});
   LanguageModelTask task(model, data, tbptt(2, 16, 16), torch::kCPU);
-  EXPECT_EQ(task.steps_per_epoch(), 3);  // 16 + 16 + 8
+  EXPECT_EQ(task.updates_per_epoch(), 3);  // 16 + 16 + 8
   EXPECT_EQ(task.forward_backward(0).samples, 2 * 16);
   EXPECT_EQ(task.forward_backward(1).samples, 2 * 16);
   EXPECT_EQ(task.forward_backward(2).samples, 2 * 8);
@@ -120,7 +120,7 @@ TEST(LanguageModelTask, EpochIsEpochCharsWhenSet) {
   auto train = tbptt(64, 128, 256);
   train.epoch_chars = 100000;  // 100000 / (64 * 128) = 12.2 -> 13 updates
   LanguageModelTask task(small_lm({4}), data, train, torch::kCPU);
-  EXPECT_EQ(task.steps_per_epoch(), 13);
+  EXPECT_EQ(task.updates_per_epoch(), 13);
 }
 
 TEST(LanguageModelTask, TrainerLearnsPeriodicTextAndScoresBitsPerChar) {
@@ -168,7 +168,7 @@ TEST(LanguageModelTask, ResumedFitEqualsUninterrupted) {
   auto crashing = opt;
   crashing.resume_path = dir.file("lm.resume.pt");
   crashing.checkpoint_every_s = 0;
-  crashing.nan_at_step = 15;  // mid epoch 2, state carried from epoch 1
+  crashing.nan_at_update = 15;  // mid epoch 2, state carried from epoch 1
   EXPECT_THROW(run(crashing), Diverged);
   auto resuming = opt;
   resuming.resume_path = crashing.resume_path;

@@ -52,7 +52,7 @@ FitOutcome expect_crash_resume_equals_uninterrupted(const data::Dataset& data, c
   const std::string state = dir.file("cell.resume.pt");
   auto crashing = opt;
   crashing.checkpoint_every_s = 0;  // save after every update
-  crashing.nan_at_step = crash_at;  // "crash" there
+  crashing.nan_at_update = crash_at;  // "crash" there
   EXPECT_THROW(fit_quantized(data, crashing, state, make), Diverged);
   EXPECT_TRUE(fs::exists(state));
   const FitOutcome resumed = fit_quantized(data, opt, state, make);

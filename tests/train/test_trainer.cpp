@@ -273,7 +273,7 @@ TEST(TrainerResume, CrashMidEpochThenResumeEqualsUninterrupted) {
   const std::string state = dir.file("cell.resume.pt");
   auto crashing = opt;
   crashing.checkpoint_every_s = 0;  // save after every update
-  crashing.nan_at_step = 47;        // "crash" in the middle of epoch 2
+  crashing.nan_at_update = 47;        // "crash" in the middle of epoch 2
   EXPECT_THROW(fit_quantized(data, crashing, state), Diverged);
   ASSERT_TRUE(std::filesystem::exists(state));
   const FitOutcome resumed = fit_quantized(data, opt, state);
@@ -370,7 +370,7 @@ TEST(TrainerResume, DamagedStateResumesExactlyOrIsIgnoredNeverHalfApplied) {
   const std::string state = dir.file("cell.resume.pt");
   auto crashing = opt;
   crashing.checkpoint_every_s = 0;  // save after every update
-  crashing.nan_at_step = 41;        // "crash" in the middle of epoch 2
+  crashing.nan_at_update = 41;        // "crash" in the middle of epoch 2
   EXPECT_THROW(fit_quantized(data, crashing, state), Diverged);
   const std::string saved = read_bytes(state);
   ASSERT_GT(saved.size(), 1000u);
@@ -418,7 +418,7 @@ TEST(TrainerResume, StateFailingOnALaterFieldIsIgnoredWhole) {
   const std::string state = dir.file("cell.resume.pt");
   auto crashing = options(0.05, 2);  // sgd_nesterov: its state has no Adam moments
   crashing.checkpoint_every_s = 0;
-  crashing.nan_at_step = 41;
+  crashing.nan_at_update = 41;
   EXPECT_THROW(fit_quantized(data, crashing, state), Diverged);
   ::testing::internal::CaptureStderr();
   const FitOutcome fresh = fit_quantized(data, adam, state);
