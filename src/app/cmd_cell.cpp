@@ -46,6 +46,7 @@ int cmd_cell(const CommonOptions& common, const std::string& key) {
                                 key, common.config_path));
   const config::ExperimentConfig& variant = grid.variants[cell->variant];
   require_dataset(variant);
+  require_paper_file(variant);
   require_writable_dir(variant.output_dir, "output.dir");
   configure_threads(variant.runtime, models::is_convolutional(variant.network.kind));
   install_stop_handlers();

@@ -25,6 +25,7 @@ namespace fs = std::filesystem;
 int cmd_collect(const CommonOptions& common) {
   config::ExperimentConfig cfg = config::load(common.config_path, common.overrides);
   const methods::Grid grid = methods::expand_grid(cfg);
+  require_paper_file(cfg);  // the table printed at the end reads it
   require_writable_store(cfg);
   // Every result file is read before the store is opened: an unreadable one
   // (damaged, not SQLite) is the user's to remove or re-run, and fails here

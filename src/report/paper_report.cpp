@@ -250,7 +250,7 @@ std::string curves_section(const std::vector<const SourceRuns*>& experiments, Im
 }
 
 // What the claims are tested on: every table source with runs, and the
-// figure's adaptive runs (all seeds) with their curves.
+// figure's runs of its method (all seeds) with their curves.
 ClaimInput claim_input(const ReportInput& in) {
   ClaimInput out;
   for (const auto& t : in.tables)

@@ -214,8 +214,24 @@ void Store::rename_legacy_names() {
       while (cols.step()) columns.insert(cols.text(1));
       return columns;
     };
-    if (!columns_of("steps").empty() && columns_of("step_sizes").empty())
-      exec("ALTER TABLE steps RENAME TO step_sizes;");
+    if (!columns_of("steps").empty()) {
+      // An older build that opened a renamed store made an empty `steps`
+      // beside it; a `step_sizes` that is empty beside a `steps` was made
+      // the other way round. Only one of them may hold step sizes.
+      auto rows_in = [&](const char* table) {
+        Statement count(db_, fmt::format("SELECT COUNT(*) FROM {}", table).c_str(), path_);
+        return count.step() ? count.integer(0) : 0;
+      };
+      const bool renamed = !columns_of("step_sizes").empty();
+      if (renamed && rows_in("steps") > 0 && rows_in("step_sizes") > 0)
+        throw std::runtime_error("both the older table `steps` and `step_sizes` hold step sizes");
+      if (renamed && rows_in("steps") == 0) {
+        exec("DROP TABLE steps;");
+      } else {
+        if (renamed) exec("DROP TABLE step_sizes;");
+        exec("ALTER TABLE steps RENAME TO step_sizes;");
+      }
+    }
     if (columns_of("runs").count("steps")) exec("ALTER TABLE runs RENAME COLUMN steps TO updates;");
     if (columns_of("evals").count("step")) exec("ALTER TABLE evals RENAME COLUMN step TO updates;");
     exec("COMMIT;");

@@ -30,7 +30,7 @@ void Progress::step(int epoch, int max_epochs, std::int64_t step, std::int64_t u
   double elapsed = std::chrono::duration<double>(now - start_).count();
   double done = epoch + static_cast<double>(step) / updates_per_epoch;
   double eta = done > 0 ? elapsed * (max_epochs - done) / done : 0;
-  std::fprintf(stderr, "\r\033[K[%s] epoch %d/%d step %lld/%lld loss %.4f dev %s lr %.3g %.0f samples/s ETA<=%.0fs",
+  std::fprintf(stderr, "\r\033[K[%s] epoch %d/%d update %lld/%lld loss %.4f dev %s lr %.3g %.0f samples/s ETA<=%.0fs",
                tag_.c_str(), epoch + 1, max_epochs, static_cast<long long>(step),
                static_cast<long long>(updates_per_epoch), loss, last_dev_.c_str(), lr, samples_per_s, eta);
   std::fflush(stderr);

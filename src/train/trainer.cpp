@@ -192,7 +192,7 @@ class Trainer::Fit {
     FitResult& result = st_.result;
     if (result.updates == opt_.nan_at_update) loss.mean = std::nan("");
     if (!std::isfinite(loss.mean))
-      throw Diverged(fmt::format("training loss became {} at epoch {} step {}", loss.mean, epoch, result.updates));
+      throw Diverged(fmt::format("training loss became {} at epoch {} update {}", loss.mean, epoch, result.updates));
     {
       RECORD_FUNCTION("qretrain::optimizer_step", std::vector<c10::IValue>());
       optimizer_->step();
@@ -231,7 +231,7 @@ class Trainer::Fit {
     if (opt_.after_evaluation) opt_.after_evaluation(p);
     const std::string dev = t_.data_.format_metric(p.dev_metric);
     progress_.evaluation(dev);
-    log_->info("{} epoch {} step {} loss {} dev {}{} lr {:.3g}", opt_.tag, epoch, p.updates,
+    log_->info("{} epoch {} update {} loss {} dev {}{} lr {:.3g}", opt_.tag, epoch, p.updates,
                std::isnan(p.train_loss) ? "-" : fmt::format("{:.4f}", p.train_loss), dev, improved ? " (best)" : "",
                p.lr);
     if (!st_.schedule.finished()) return false;

@@ -400,9 +400,19 @@ TEST(ConfigSmoke, EveryDatasetRowHasAFamily) {
       {"fashion-mnist", "FashionMnistFamily"}, {"svhn", "SvhnFamily"},
       {"timit", "TimitFamily"},                {"speech-standin", "SpeechStandinFamilyAndATable2Sweep"},
       {"enwik8", "WikiFamily"},                {"gcide", "GcideFamily"}};
+  std::set<std::string> registered;  // the ConfigSmoke tests of this binary
+  const ::testing::UnitTest& unit = *::testing::UnitTest::GetInstance();
+  for (int i = 0; i < unit.total_test_suite_count(); ++i) {
+    const ::testing::TestSuite& suite = *unit.GetTestSuite(i);
+    if (std::string(suite.name()) != "ConfigSmoke") continue;
+    for (int j = 0; j < suite.total_test_count(); ++j) registered.insert(suite.GetTestInfo(j)->name());
+  }
   for (const data::DatasetKind& row : data::dataset_kinds())
     EXPECT_EQ(family.count(row.name), 1u) << row.name << ": no ConfigSmoke family trains on it";
-  for (const auto& [name, test] : family) EXPECT_NE(find_row(data::dataset_kinds(), name), nullptr) << name;
+  for (const auto& [name, test] : family) {
+    EXPECT_NE(find_row(data::dataset_kinds(), name), nullptr) << name;
+    EXPECT_EQ(registered.count(test), 1u) << "no test ConfigSmoke." << test;
+  }
 }
 
 // `sweep --list` of every grid config (table*, fig*, refit_order*,

@@ -82,7 +82,7 @@ TEST(NetworkKinds, EveryRowBuildsCountsItsParametersAndTrainsThroughTheHook) {
       EXPECT_TRUE(torch::equal(g.param, before[i]));
     }
 
-    // A table column label, and a thread plan that does not throw.
+    // A table column label, and the row's thread-plan fact.
     EXPECT_FALSE(network_label({row.name, {16, 12}, false, ""}).empty());
     EXPECT_EQ(is_convolutional(row.name), row.convolutional);
   }
