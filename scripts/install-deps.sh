@@ -14,6 +14,9 @@ PACKAGES=(
   libspdlog-dev libfmt-dev  # logging and formatting
   libsqlite3-dev            # the results store
   libxxhash-dev             # xxHash checksums of the decoded-image cache
+  nlohmann-json3-dev        # the JSON header of packed model files (export-model, infer)
+  python3-onnx              # tests: Python's ONNX checker on the exported models (the test skips without it)
+  libonnx-dev               # ONNX protobufs and checker: `export-model --onnx` (src/deploy/onnx.h)
   zlib1g-dev                # gzip-compressed idx files (Fashion-MNIST)
   libmatio-dev              # MATLAB .mat files (SVHN)
   libsndfile1-dev           # NIST SPHERE audio (TIMIT .WAV files)

@@ -22,21 +22,6 @@
 namespace qretrain::app {
 namespace {
 
-// The one network of the config, or the grid's network labelled `label`.
-config::ExperimentConfig pick_network(const config::ExperimentConfig& cfg, const std::string& label) {
-  auto networks = config::expand_networks(cfg);
-  if (label.empty()) {
-    if (networks.size() == 1) return networks.front();
-    std::vector<std::string> labels;
-    for (const auto& n : networks) labels.push_back(models::network_label(n.network));
-    throw UserError(fmt::format("--network: required when the config has several networks (one of: {})",
-                                fmt::join(labels, ", ")));
-  }
-  for (const auto& n : networks)
-    if (models::network_label(n.network) == label) return n;
-  throw UserError(fmt::format("--network: the config has no network labelled '{}'", label));
-}
-
 std::string run_hint(const CommonOptions& common) {
   return fmt::format("run `qretrain run --config {}` first", common.config_path);
 }

@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "data/dataset.h"
+#include "deploy/memory.h"
 #include "report/compare.h"
 #include "report/paper_report.h"
 #include "report/store.h"
@@ -17,7 +18,9 @@ namespace qretrain::app {
 namespace {
 
 int cmd_table(const CommonOptions& common, const std::string& format, const std::string& output,
-              const std::string& compare) {
+              const std::string& compare, bool memory) {
+  if (memory && (format != "md" || !compare.empty()))
+    throw UserError("--memory: adds a section to the markdown table (not with --format csv/tex or --compare)");
   require_writable_output_file(output);
   config::ExperimentConfig cfg = load_config(common, true);
   require_paper_file(cfg);
@@ -28,6 +31,7 @@ int cmd_table(const CommonOptions& common, const std::string& format, const std:
   std::string text;
   if (compare.empty()) {
     text = render_table(common, cfg, store, format);
+    if (memory) text += "\n" + deploy::render_memory_bill(cfg);
   } else {
     const auto comma = compare.find(',');
     const std::string a = compare.substr(0, comma), b = comma == std::string::npos ? "" : compare.substr(comma + 1);
@@ -61,6 +65,7 @@ Command table_command() {
             struct Options {
               std::string format = "md", output, compare;
               int paper = 0;
+              bool memory = false;
             };
             auto o = std::make_shared<Options>();
             cli.add_option("--format", o->format, "md, csv or tex (LaTeX, booktabs)")
@@ -73,8 +78,10 @@ Command table_command() {
             cli.add_option("--compare", o->compare,
                            "A,B: method A against B paired by seed per cell, with win counts and a 95% interval "
                            "(e.g. adaptive,conventional)");
+            cli.add_flag("--memory", o->memory,
+                         "add each network's weight memory at each bit width (packed) beside float32");
             return [&common, o, paper] {
-              if (paper->count() == 0) return cmd_table(common, o->format, o->output, o->compare);
+              if (paper->count() == 0) return cmd_table(common, o->format, o->output, o->compare, o->memory);
               if (!o->compare.empty()) throw UserError("--paper and --compare: give one");
               return cmd_paper_table(common, o->paper, o->format, o->output);
             };

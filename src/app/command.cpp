@@ -14,7 +14,7 @@ const CLI::Validator kNonEmptyPath(
 const std::vector<Command>& commands() {
   static const std::vector<Command> rows = {run_command(),   sweep_command(),  cell_command(),   collect_command(),
                                             config_command(), table_command(),  export_command(), plot_command(),
-                                            sample_command(), report_command(), qstep_command(),  data_command()};
+                                            sample_command(), export_model_command(), infer_command(), signal_table_command(), report_command(), qstep_command(),  data_command()};
   return rows;
 }
 

@@ -30,6 +30,9 @@ config::ExperimentConfig load_config(const CommonOptions& common, bool required)
 // message says where the data comes from); report.paper, when set, is a file.
 void require_dataset(const config::ExperimentConfig& cfg);
 void require_paper_file(const config::ExperimentConfig& cfg);
+// The one network of the config, or the grid's network labelled `label`
+// (--network); a UserError listing the labels when it is ambiguous or unknown.
+config::ExperimentConfig pick_network(const config::ExperimentConfig& cfg, const std::string& label);
 // Whether every network of the config is convolutional (the thread plan differs).
 bool uses_convolutions(const config::ExperimentConfig& cfg);
 

@@ -4,6 +4,7 @@
 // function. Torch-free (the config layer reads it).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,14 @@ struct DatasetKind {
   // runs offline (for the message when dataset.path is missing).
   std::string source;
   bool built_on_first_use;  // dataset.path need not exist: the data is made there (speech-standin)
+  // How the loader scales the inputs before the first layer (the packed
+  // model file's header repeats it for whoever runs the network elsewhere).
+  std::string normalisation;
+  // What one example is and how many classes the outputs score, known
+  // without reading the data (the memory bill of `table --memory` builds the
+  // networks from them); data::load checks its loader agrees.
+  std::vector<std::int64_t> (*input_shape)(const config::DatasetConfig& cfg);
+  int classes;
 
   bool is_paper_corpus() const { return stand_in_for.empty(); }
 };

@@ -40,6 +40,20 @@ class CnnCImpl : public NetworkImpl {
         channels_, flat_, classes_);
   }
 
+  std::vector<LayerOp> graph() const override {
+    const auto& lrn = norm1_->options;
+    LayerOp norm;
+    norm.op = "lrn";
+    norm.size = lrn.size();
+    norm.alpha = lrn.alpha();
+    norm.beta = lrn.beta();
+    norm.k = lrn.k();
+    return {conv_op("conv1", 5, 2), simple_op("relu"), pool_op("maxpool", 3, 2), norm,
+            conv_op("conv2", 5, 2), simple_op("relu"), pool_op("avgpool", 3, 2), norm,
+            conv_op("conv3", 5, 2), simple_op("relu"), pool_op("avgpool", 3, 2), simple_op("flatten"),
+            linear_op("fc")};
+  }
+
  private:
   std::int64_t channels_, flat_ = 0;
   int classes_;

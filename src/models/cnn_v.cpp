@@ -49,6 +49,24 @@ class CnnVImpl : public NetworkImpl {
         channels_, flat_, kHidden, kHidden, kHidden, kHidden, classes_);
   }
 
+  std::vector<LayerOp> graph() const override {
+    std::vector<LayerOp> ops;
+    for (std::size_t i = 0; i < convs_.size(); ++i) {
+      ops.push_back(conv_op(fmt::format("conv{}", i + 1), 3, 1));
+      ops.push_back(batchnorm_op(fmt::format("bn{}", i + 1)));
+      ops.push_back(simple_op("relu"));
+      if (i % 2 == 1) ops.push_back(pool_op("maxpool", 2, 2));
+    }
+    ops.push_back(simple_op("flatten"));
+    for (const char* fc : {"fc1", "fc2"}) {
+      ops.push_back(linear_op(fc));
+      ops.push_back(batchnorm_op(fmt::format("bn_{}", fc)));
+      ops.push_back(simple_op("relu"));
+    }
+    ops.push_back(linear_op("fc3"));
+    return ops;
+  }
+
  private:
   static constexpr std::int64_t kHidden = 64;
   std::int64_t channels_, flat_ = 0;

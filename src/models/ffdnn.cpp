@@ -36,6 +36,17 @@ class FFDNNImpl : public NetworkImpl {
                        batch_norm_ ? " with batch norm" : "", classes_);
   }
 
+  std::vector<LayerOp> graph() const override {
+    std::vector<LayerOp> ops{simple_op("flatten")};
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      ops.push_back(linear_op(fmt::format("fc{}", i + 1)));
+      if (batch_norm_) ops.push_back(batchnorm_op(fmt::format("bn{}", i + 1)));
+      ops.push_back(simple_op("relu"));
+    }
+    ops.push_back(linear_op("out"));
+    return ops;
+  }
+
  private:
   std::int64_t inputs_;
   std::vector<int> hidden_;

@@ -35,6 +35,13 @@ class LeNet5Impl : public NetworkImpl {
         channels_, flat_, classes_);
   }
 
+  std::vector<LayerOp> graph() const override {
+    return {conv_op("conv1", 5), simple_op("relu"), pool_op("maxpool", 2, 2),
+            conv_op("conv2", 5), simple_op("relu"), pool_op("maxpool", 2, 2), simple_op("flatten"),
+            linear_op("fc1"),    simple_op("relu"), linear_op("fc2"),          simple_op("relu"),
+            linear_op("fc3")};
+  }
+
  private:
   std::int64_t channels_, flat_ = 0;
   int classes_;

@@ -51,6 +51,21 @@ std::string LstmLmImpl::describe() const {
                      vocabulary_);
 }
 
+std::vector<LayerOp> LstmLmImpl::graph() const {
+  LayerOp onehot;
+  onehot.op = "onehot";
+  onehot.size = vocabulary_;
+  std::vector<LayerOp> ops{onehot};
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    LayerOp lstm;
+    lstm.op = "lstm";
+    lstm.module = fmt::format("lstm{}", i + 1);
+    ops.push_back(lstm);
+  }
+  ops.push_back(linear_op("out"));
+  return ops;
+}
+
 Network make_lstm_lm(const config::NetworkConfig& cfg, const NetworkSpec& spec) {
   if (cfg.hidden.empty()) throw UserError("network.hidden: lstm_lm needs the width of each LSTM layer, e.g. [256, 256, 256]");
   for (int width : cfg.hidden)

@@ -36,6 +36,8 @@ class LstmLmImpl : public NetworkImpl {
   // From the zero state; logits [batch, steps, vocabulary].
   torch::Tensor forward(torch::Tensor symbols) override;
   std::string describe() const override;
+  // onehot, one lstm step per layer (lstm1, lstm2, ...), linear out.
+  std::vector<LayerOp> graph() const override;
 
   int vocabulary() const { return vocabulary_; }
 

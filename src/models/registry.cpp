@@ -63,3 +63,44 @@ std::int64_t count_parameters(const torch::nn::Module& m) {
 }
 
 }  // namespace qretrain::models
+
+namespace qretrain::models {
+
+LayerOp conv_op(const std::string& module, std::int64_t kernel, std::int64_t padding) {
+  LayerOp op;
+  op.op = "conv2d";
+  op.module = module;
+  op.kernel = kernel;
+  op.padding = padding;
+  return op;
+}
+
+LayerOp linear_op(const std::string& module) {
+  LayerOp op;
+  op.op = "linear";
+  op.module = module;
+  return op;
+}
+
+LayerOp batchnorm_op(const std::string& module) {
+  LayerOp op;
+  op.op = "batchnorm";
+  op.module = module;
+  return op;
+}
+
+LayerOp simple_op(const std::string& name) {
+  LayerOp op;
+  op.op = name;
+  return op;
+}
+
+LayerOp pool_op(const std::string& name, std::int64_t kernel, std::int64_t stride) {
+  LayerOp op;
+  op.op = name;
+  op.kernel = kernel;
+  op.stride = stride;
+  return op;
+}
+
+}  // namespace qretrain::models

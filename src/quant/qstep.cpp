@@ -460,8 +460,10 @@ class Solver {
 
 }  // namespace
 
-StepResult qstep(const float* w, std::size_t n, int bits) {
-  const int levels = max_level(bits);
+StepResult qstep(const float* w, std::size_t n, int bits) { return qstep_levels(w, n, max_level(bits)); }
+
+StepResult qstep_levels(const float* w, std::size_t n, int levels) {
+  if (levels < 1) throw std::invalid_argument("qstep: the largest level must be at least 1");
   if (n >= std::numeric_limits<std::uint32_t>::max()) {
     throw std::invalid_argument("qstep: at most 2^32 - 2 weights per group");
   }

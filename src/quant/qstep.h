@@ -30,6 +30,11 @@ inline StepResult qstep(const std::vector<float>& w, int bits) {
   return qstep(w.data(), w.size(), bits);
 }
 
+// The same for a quantizer of levels -max_level .. max_level (any count, e.g.
+// fixed-point signals: unsigned b-bit codes 0 .. 2^b - 1 on non-negative
+// values are max_level = 2^b - 1). The search grows with the levels.
+StepResult qstep_levels(const float* w, std::size_t n, int max_level);
+
 struct WeightSpan {
   const float* data;
   std::size_t size;

@@ -46,28 +46,27 @@ StepLoss ClassificationTask::forward_backward(std::int64_t step) {
   return {loss.item<double>(), idx.size(0)};
 }
 
+std::pair<std::int64_t, std::int64_t> count_errors(const torch::Tensor& predicted, const torch::Tensor& truth,
+                                                   const torch::Tensor& score_map) {
+  if (!score_map.defined()) return {predicted.ne(truth).sum().item<std::int64_t>(), truth.numel()};
+  auto p = score_map.index_select(0, predicted);
+  auto t = score_map.index_select(0, truth);
+  auto keep = t.ge(0);
+  return {p.ne(t).logical_and(keep).sum().item<std::int64_t>(), keep.sum().item<std::int64_t>()};
+}
+
 double ClassificationTask::evaluate(const data::Split& split) {
   torch::NoGradGuard no_grad;
   model_->eval();
   constexpr std::int64_t kBatch = 1000;
   std::int64_t wrong = 0;
   std::int64_t scored = 0;
-  const torch::Tensor& score_map = data_.score_map;
   for (std::int64_t i = 0; i < split.size(); i += kBatch) {
     std::int64_t end = std::min(split.size(), i + kBatch);
     auto predicted = model_->forward(split.inputs(i, end).to(device_)).argmax(1).cpu();
-    auto truth = split.y.slice(0, i, end);
-    if (score_map.defined()) {
-      // Score in the dataset's scoring classes (TIMIT: 61 phones -> 39).
-      predicted = score_map.index_select(0, predicted);
-      truth = score_map.index_select(0, truth);
-      auto keep = truth.ge(0);
-      wrong += predicted.ne(truth).logical_and(keep).sum().item<std::int64_t>();
-      scored += keep.sum().item<std::int64_t>();
-    } else {
-      wrong += predicted.ne(truth).sum().item<std::int64_t>();
-      scored += end - i;
-    }
+    auto [w, n] = count_errors(predicted, split.y.slice(0, i, end), data_.score_map);
+    wrong += w;
+    scored += n;
   }
   return scored ? 100.0 * static_cast<double>(wrong) / static_cast<double>(scored) : 0.0;
 }

@@ -42,6 +42,11 @@ class Task {
   virtual void load_position(torch::serialize::InputArchive& archive) = 0;
 };
 
+// Wrong predictions and predictions scored, in the dataset's scoring classes
+// when it has a score_map (TIMIT: 61 phones scored as 39; -1 drops one).
+std::pair<std::int64_t, std::int64_t> count_errors(const torch::Tensor& predicted, const torch::Tensor& truth,
+                                                   const torch::Tensor& score_map);
+
 std::unique_ptr<Task> make_task(models::Network model, const data::Dataset& data, const config::TrainConfig& train,
                                 torch::Device device);
 
