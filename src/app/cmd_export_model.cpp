@@ -37,15 +37,6 @@ void add_cell_options(CLI::App& cli, CellChoice& c) {
   cli.add_option("--seed", c.seed, "training seed of the cell (default: the config's first)");
 }
 
-// The store's test metric of the cell, or NaN.
-double stored_test_metric(const config::ExperimentConfig& cfg, const std::string& key) {
-  merge_archive(cfg);
-  const std::string path = results_store_file(cfg.output_dir);
-  if (!std::filesystem::exists(path)) return std::nan("");
-  auto run = report::Store(path).run_with_curve(key);
-  return run && run->status == "ok" ? run->test_metric : std::nan("");
-}
-
 int cmd_export_model(const CommonOptions& common, const CellChoice& c, const std::string& output,
                      const std::string& onnx_output) {
   if (common.config_path.empty()) throw UserError("--config: required (the config that ran the cell)");

@@ -82,6 +82,9 @@ int cmd_infer(const CommonOptions& common, const InferOptions& opt) {
   std::cout << fmt::format("{} {}: reference {} | torch module with the same weights {} | stored evaluation {}\n",
                            opt.split, data.metric, show(result.reference_metric), show(result.module_metric),
                            stored.is_null() || opt.split != "test" ? std::string("-") : show(stored.get<double>()));
+  if (!stored.is_null() && opt.split == "test")
+    std::cout << fmt::format("reference - stored evaluation: {:+.5f}{}\n", result.reference_metric - stored.get<double>(),
+                             language_model ? " bpc" : " points");
   if (!language_model && module)
     std::cout << fmt::format("predictions: {}, differing from the torch module: {}; largest logit difference {:.3g}\n",
                              result.predictions, result.differing, result.max_logit_difference);

@@ -35,13 +35,6 @@ struct SignalTableOptions {
   std::string output;
 };
 
-double stored_test(const config::ExperimentConfig& cfg, const std::string& key) {
-  const std::string path = results_store_file(cfg.output_dir);
-  if (!std::filesystem::exists(path)) return std::nan("");
-  auto run = report::Store(path).run_with_curve(key);
-  return run && run->status == "ok" ? run->test_metric : std::nan("");
-}
-
 int cmd_signal_table(const CommonOptions& common, const SignalTableOptions& opt) {
   if (common.config_path.empty()) throw UserError("--config: required (the config whose cells were run)");
   const config::ExperimentConfig cfg = pick_network(config::load(common.config_path, common.overrides), opt.network);
@@ -53,7 +46,6 @@ int cmd_signal_table(const CommonOptions& common, const SignalTableOptions& opt)
   require_dataset(cfg);
   configure_threads(cfg.runtime, models::network_kind(cfg.network.kind).convolutional);
   const int seed = opt.seed != 0 ? opt.seed : cfg.seeds.front();
-  merge_archive(cfg);
   deploy::stored_network_file(cfg, methods::baseline_method(), 0, seed);  // before the data loads
   for (int bits : cfg.quant.bits) deploy::stored_network_file(cfg, opt.method, bits, seed);
   const data::Dataset data = data::load(cfg.dataset);
@@ -67,7 +59,7 @@ int cmd_signal_table(const CommonOptions& common, const SignalTableOptions& opt)
                     data.metric);
   md << "| weights | memory (bytes) | vs float32 | float signals |";
   for (int b : opt.signal_bits) md << fmt::format(" {}-bit signals |", b);
-  md << "\n|---|---:|---:|---:|" << std::string(opt.signal_bits.size() * 5, ' ');
+  md << "\n|---|---:|---:|---:|";
   for (std::size_t i = 0; i < opt.signal_bits.size(); ++i) md << "---:|";
   md << "\n";
   std::int64_t float_bytes = 0;
@@ -75,7 +67,7 @@ int cmd_signal_table(const CommonOptions& common, const SignalTableOptions& opt)
   for (int bits : weight_bits) {
     const std::string method = bits ? opt.method : methods::baseline_method();
     const std::string key = methods::cell_key(cfg, method, bits, seed);
-    deploy::ReferenceNetwork reference(deploy::pack_stored_cell(cfg, method, bits, seed, data, stored_test(cfg, key)));
+    deploy::ReferenceNetwork reference(deploy::pack_stored_cell(cfg, method, bits, seed, data, stored_test_metric(cfg, key)));
     std::int64_t bytes = 0;
     for (const auto& t : reference.model().tensors) bytes += t.packed_bytes();
     if (bits == 0) float_bytes = bytes;

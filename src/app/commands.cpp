@@ -247,4 +247,12 @@ config::ExperimentConfig pick_network(const config::ExperimentConfig& cfg, const
 }
 
 
+double stored_test_metric(const config::ExperimentConfig& cfg, const std::string& cell_key) {
+  merge_archive(cfg);
+  const std::string path = results_store_file(cfg.output_dir);
+  if (!std::filesystem::exists(path)) return std::nan("");
+  auto run = report::Store(path).run_with_curve(cell_key);
+  return run && run->status == "ok" ? run->test_metric : std::nan("");
+}
+
 }  // namespace qretrain::app

@@ -30,6 +30,9 @@ config::ExperimentConfig load_config(const CommonOptions& common, bool required)
 // message says where the data comes from); report.paper, when set, is a file.
 void require_dataset(const config::ExperimentConfig& cfg);
 void require_paper_file(const config::ExperimentConfig& cfg);
+// The stored test metric of a cell (archive merged first), or NaN when the
+// store has no successful run of it.
+double stored_test_metric(const config::ExperimentConfig& cfg, const std::string& cell_key);
 // The one network of the config, or the grid's network labelled `label`
 // (--network); a UserError listing the labels when it is ambiguous or unknown.
 config::ExperimentConfig pick_network(const config::ExperimentConfig& cfg, const std::string& label);

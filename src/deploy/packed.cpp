@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -21,6 +22,8 @@ namespace {
 
 constexpr char kMagic[8] = {'Q', 'R', 'P', 'A', 'C', 'K', '0', '1'};
 constexpr std::int64_t kMaxHeaderBytes = 64ll << 20;
+// zlib's crc32 takes a 32-bit length; no network here comes near it.
+constexpr std::uintmax_t kMaxFileBytes = (1ull << 32) - 1;
 
 std::int64_t product(const std::vector<std::int64_t>& shape) {
   std::int64_t n = 1;
@@ -295,6 +298,9 @@ void write_packed(const PackedModel& model, const std::string& path) {
 PackedModel read_packed(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UserError(fmt::format("{}: cannot open the packed model file", path));
+  std::error_code size_error;
+  if (std::filesystem::file_size(path, size_error) > kMaxFileBytes)
+    throw UserError(fmt::format("{}: not a valid packed model: larger than {} bytes", path, kMaxFileBytes));
   std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const auto* bytes = reinterpret_cast<const unsigned char*>(file.data());
   auto bad = [&](const std::string& why) { return UserError(fmt::format("{}: not a valid packed model: {}", path, why)); };
@@ -314,16 +320,47 @@ PackedModel read_packed(const std::string& path) {
     model.header = nlohmann::json::parse(file.substr(sizeof kMagic + 4, header_size));
     if (model.header.at("format") != "qretrain-packed" || model.header.at("version") != 1)
       throw bad("the header is not format qretrain-packed version 1");
-    for (const auto& op : model.header.at("graph")) {
+    // Every field a reader of the file uses, with its type: a json error here
+    // names the file (below), not a crash later.
+    const auto& h = model.header;
+    for (const char* key : {"experiment", "network", "key", "method"}) h.at("cell").at(key).get<std::string>();
+    for (const char* key : {"bits", "seed"}) h.at("cell").at(key).get<int>();
+    h.at("network").at("kind").get<std::string>();
+    h.at("network").at("hidden").get<std::vector<int>>();
+    h.at("network").at("batch_norm").get<bool>();
+    h.at("network").at("input_shape").get<std::vector<std::int64_t>>();
+    h.at("network").at("classes").get<int>();
+    h.at("evaluation").at("metric").get<std::string>();
+    if (!h.at("evaluation").at("test").is_null()) h.at("evaluation").at("test").get<double>();
+    h.at("producer").at("commit").get<std::string>();
+    h.at("config").get<std::string>();
+    for (const auto& op : h.at("graph")) {
       model.graph.push_back(op_from_json(op));
-      if (!known_ops().count(model.graph.back().op)) throw bad(fmt::format("unknown layer '{}'", model.graph.back().op));
+      const models::LayerOp& o = model.graph.back();
+      if (!known_ops().count(o.op)) throw bad(fmt::format("unknown layer '{}'", o.op));
+      // What the reference computes: unit-stride convolutions, unpadded pools.
+      const bool pool = o.op == "maxpool" || o.op == "avgpool";
+      if ((o.op == "conv2d" || pool) && (o.kernel < 1 || o.stride < 1 || o.padding < 0 || o.kernel > 64))
+        throw bad(fmt::format("layer '{}' {} has kernel {}, stride {}, padding {}", o.module, o.op, o.kernel, o.stride, o.padding));
+      if ((o.op == "conv2d" && o.stride != 1) || (pool && o.padding != 0))
+        throw bad(fmt::format("layer '{}': a {} with stride {} and padding {} is not supported", o.module, o.op, o.stride, o.padding));
+      if ((o.op == "lrn" || o.op == "onehot") && (o.size < 1 || o.size > 65536))
+        throw bad(fmt::format("layer {} has size {}", o.op, o.size));
     }
     for (const auto& entry : model.header.at("tensors")) {
       PackedTensor t;
       t.name = entry.at("name").get<std::string>();
       t.shape = entry.at("shape").get<std::vector<std::int64_t>>();
-      for (auto d : t.shape)
+      // Sizes bounded before any product: at most 4 dimensions of 2^24, and
+      // no more elements than the payload could hold.
+      if (t.shape.empty() || t.shape.size() > 4) throw bad(fmt::format("tensor '{}' has {} dimensions", t.name, t.shape.size()));
+      std::uint64_t elements = 1;
+      for (auto d : t.shape) {
         if (d <= 0 || d > (1 << 24)) throw bad(fmt::format("tensor '{}' has a dimension of {}", t.name, d));
+        elements *= static_cast<std::uint64_t>(d);
+        if (elements > 8 * static_cast<std::uint64_t>(payload_size))
+          throw bad(fmt::format("tensor '{}' of shape {} is larger than the payload", t.name, fmt::join(t.shape, "x")));
+      }
       const auto offset = entry.at("offset").get<std::uint64_t>();
       const auto size = entry.at("bytes").get<std::uint64_t>();
       const std::string encoding = entry.at("encoding").get<std::string>();
@@ -344,6 +381,8 @@ PackedModel read_packed(const std::string& path) {
       } else {
         t.values.resize(static_cast<std::size_t>(t.numel()));
         std::memcpy(t.values.data(), data, size);
+        for (float v : t.values)
+          if (!std::isfinite(v)) throw bad(fmt::format("tensor '{}' holds a value {}", t.name, v));
       }
       model.tensors.push_back(std::move(t));
     }
@@ -359,6 +398,34 @@ PackedModel read_packed(const std::string& path) {
       if (!t) throw bad(fmt::format("layer '{}' needs tensor '{}', which the file lacks", op.module, name));
       if (static_cast<int>(t->shape.size()) != rank)
         throw bad(fmt::format("tensor '{}' has {} dimensions, its {} layer needs {}", name, t->shape.size(), op.op, rank));
+    }
+  }
+  // Sizes that must agree between a layer's tensors and its neighbours.
+  std::int64_t outputs = 0;  // of the last weight layer
+  auto require = [&](bool ok, const std::string& what) {
+    if (!ok) throw bad(what);
+  };
+  for (const auto& op : model.graph) {
+    if (op.op == "conv2d" || op.op == "linear") {
+      outputs = model.tensor(op.module + ".weight").shape[0];
+      if (const PackedTensor* b = model.find(op.module + ".bias"))
+        require(b->numel() == outputs, fmt::format("bias of '{}' has {} values for {} outputs", op.module, b->numel(), outputs));
+    } else if (op.op == "batchnorm") {
+      for (const char* part : {".scale", ".shift"})
+        require(model.tensor(op.module + part).numel() == outputs,
+                fmt::format("batch norm '{}' has {} channels after a layer of {}", op.module,
+                            model.tensor(op.module + part).numel(), outputs));
+    } else if (op.op == "lstm") {
+      const auto& ih = model.tensor(op.module + ".weight_ih_l0").shape;
+      const auto& hh = model.tensor(op.module + ".weight_hh_l0").shape;
+      require(hh[0] == 4 * hh[1] && ih[0] == hh[0] && model.tensor(op.module + ".bias_ih_l0").numel() == hh[0] &&
+                  model.tensor(op.module + ".bias_hh_l0").numel() == hh[0],
+              fmt::format("LSTM '{}' has tensors of inconsistent sizes", op.module));
+      require(outputs == 0 || ih[1] == outputs,
+              fmt::format("LSTM '{}' reads {} inputs after a layer of {}", op.module, ih[1], outputs));
+      outputs = hh[1];
+    } else if (op.op == "onehot") {
+      outputs = op.size;
     }
   }
   return model;

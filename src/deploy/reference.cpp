@@ -40,10 +40,22 @@ torch::Tensor to_codes(const torch::Tensor& x, const SignalPoint& point, int bit
 
 // The float64 product of integers is exact while |partial sums| < 2^53; the
 // hardware accumulator is 32 bits, so results must stay below 2^31.
-void check_accumulator(const torch::Tensor& acc, const std::string& layer) {
+void check_accumulator(const torch::Tensor& acc, const std::string& layer, const std::string& file) {
   const double largest = acc.numel() ? acc.abs().max().item<double>() : 0.0;
   if (largest >= 2147483648.0)
-    throw std::runtime_error(fmt::format("layer {}: accumulator reached {:.0f}, beyond 32 bits", layer, largest));
+    throw UserError(fmt::format("{}: layer {}'s accumulator reached {:.0f}, beyond 32 bits (use fewer --signal-bits)",
+                                file, layer, largest));
+}
+
+// Torch's errors on a network that does not fit together (a file whose
+// header passed the reader's checks) as one line naming the file.
+template <typename F>
+auto naming_file(const std::string& file, F&& run) {
+  try {
+    return run();
+  } catch (const c10::Error& e) {
+    throw UserError(fmt::format("{}: the network in this file cannot run: {}", file, e.what_without_backtrace()));
+  }
 }
 
 }  // namespace
@@ -76,11 +88,21 @@ void ReferenceNetwork::set_signal_steps(int bits, const std::vector<SignalPoint>
   if (bits != 0 && (bits < 2 || bits > 12)) throw UserError(fmt::format("--signal-bits: {} is outside 2..12", bits));
   if (bits != 0 && points.size() != default_points().size())
     throw std::runtime_error(fmt::format("{} signal steps for {} points", points.size(), default_points().size()));
+  for (const auto& p : points)
+    if (bits && !(p.step > 0) ) throw std::invalid_argument(fmt::format("signal step of {} is {}", p.where, p.step));
   signal_bits_ = bits;
   points_ = bits ? points : std::vector<SignalPoint>{};
 }
 
 void ReferenceNetwork::quantize_signals(int bits, const torch::Tensor& calibration) {
+  naming_file(model_.source, [&] {
+    fit_signal_steps(bits, calibration);
+    return 0;
+  });
+}
+
+void ReferenceNetwork::fit_signal_steps(int bits, const torch::Tensor& calibration) {
+  torch::NoGradGuard no_grad;
   set_signal_steps(0, {});
   if (bits == 0) return;
   std::vector<torch::Tensor> record;
@@ -158,8 +180,11 @@ ReferenceNetwork::Signal ReferenceNetwork::run_layers(Signal s, IntegerTrace* tr
         offset = a * offset + model_.tensor(norm->module + ".shift").values_tensor().to(torch::kFloat64);
       }
       if (!relu) {  // the output layer: real logits, once
+        if (j != ops.size())
+          throw UserError(fmt::format("{}: layer '{}' has no activation and is not the last: no integer form",
+                                      model_.source, op.module));
         if (w.bits > 0) {
-          check_accumulator(acc, op.module);
+          check_accumulator(acc, op.module, model_.source);
           if (trace) trace->output_accumulator = acc.to(torch::kInt64);
         }
         s = {acc * per_channel(scale, acc.dim()) + per_channel(offset, acc.dim()), false, 1};
@@ -169,7 +194,7 @@ ReferenceNetwork::Signal ReferenceNetwork::run_layers(Signal s, IntegerTrace* tr
       }
       const SignalPoint& out = points_[point++];
       if (w.bits > 0) {
-        check_accumulator(acc, op.module);
+        check_accumulator(acc, op.module, model_.source);
         s.values = apply_rescale(acc.to(torch::kInt64), fixed_rescale(scale / out.step, offset / out.step), 0,
                                  code_max(signal_bits_, false));
       } else {  // float weights: a real product, quantized in float
@@ -181,11 +206,11 @@ ReferenceNetwork::Signal ReferenceNetwork::run_layers(Signal s, IntegerTrace* tr
       continue;
     }
     if (op.op == "batchnorm") {
-      if (integer) throw std::runtime_error("a batch norm that follows no weight layer has no integer form");
+      if (integer) throw UserError(fmt::format("{}: a batch norm that follows no weight layer has no integer form", model_.source));
       s.values = s.values * per_channel(model_.tensor(op.module + ".scale").values_tensor(), rank) +
                  per_channel(model_.tensor(op.module + ".shift").values_tensor(), rank);
     } else if (op.op == "relu") {
-      if (integer) throw std::runtime_error("a ReLU that follows no weight layer has no integer form");
+      if (integer) throw UserError(fmt::format("{}: a ReLU that follows no weight layer has no integer form", model_.source));
       s.values = torch::relu(s.values);
       if (record) record->push_back(s.values);
       ++point;
@@ -227,12 +252,7 @@ ReferenceNetwork::Signal ReferenceNetwork::run_layers(Signal s, IntegerTrace* tr
 torch::Tensor ReferenceNetwork::forward(const torch::Tensor& x, IntegerTrace* trace) const {
   if (language_model()) throw std::logic_error("forward: a language model reads symbols (forward_lm)");
   torch::NoGradGuard no_grad;
-  try {
-    return run_layers({x.to(torch::kFloat32), false, 1}, trace, nullptr).values;
-  } catch (const c10::Error& e) {
-    throw UserError(fmt::format("{}: the network in this file does not fit inputs of shape [{}]: {}", model_.source,
-                                fmt::join(x.sizes().slice(1), ", "), e.what_without_backtrace()));
-  }
+  return naming_file(model_.source, [&] { return run_layers({x.to(torch::kFloat32), false, 1}, trace, nullptr).values; });
 }
 
 torch::Tensor ReferenceNetwork::lstm_layer(const LayerOp& op, const torch::Tensor& x, torch::Tensor& h,
@@ -261,6 +281,7 @@ torch::Tensor ReferenceNetwork::lstm_layer(const LayerOp& op, const torch::Tenso
     input_sum = x.to(dtype).matmul(ih.t());
     if (integer) input_scale *= points_[point - 1].step;  // x holds the previous layer's codes
   }
+  if (integer) check_accumulator(input_sum, op.module + " (input)", model_.source);
   auto gates_in = input_sum * input_scale + bias;
 
   if (!h.defined()) {
@@ -271,7 +292,9 @@ torch::Tensor ReferenceNetwork::lstm_layer(const LayerOp& op, const torch::Tenso
   std::vector<torch::Tensor> outputs;
   outputs.reserve(static_cast<std::size_t>(steps));
   for (std::int64_t t = 0; t < steps; ++t) {
-    auto gates = gates_in.select(1, t) + h.to(dtype).matmul(hh.t()) * (d_hh * h_scale);
+    auto recurrent = h.to(dtype).matmul(hh.t());
+    if (integer) check_accumulator(recurrent, op.module + " (recurrent)", model_.source);
+    auto gates = gates_in.select(1, t) + recurrent * (d_hh * h_scale);
     auto chunks = gates.chunk(4, 1);  // PyTorch order: input, forget, cell, output
     c = torch::sigmoid(chunks[1]) * c + torch::sigmoid(chunks[0]) * torch::tanh(chunks[2]);
     auto real = torch::sigmoid(chunks[3]) * torch::tanh(c);
@@ -284,6 +307,10 @@ torch::Tensor ReferenceNetwork::lstm_layer(const LayerOp& op, const torch::Tenso
 }
 
 torch::Tensor ReferenceNetwork::forward_lm(const torch::Tensor& symbols, LmState& state) const {
+  return naming_file(model_.source, [&] { return run_lm(symbols, state); });
+}
+
+torch::Tensor ReferenceNetwork::run_lm(const torch::Tensor& symbols, LmState& state) const {
   torch::NoGradGuard no_grad;
   const bool integer = signal_bits_ > 0;
   torch::Tensor x = symbols;
@@ -303,7 +330,7 @@ torch::Tensor ReferenceNetwork::forward_lm(const torch::Tensor& symbols, LmState
     torch::Tensor acc;
     if (integer) {
       acc = x.to(torch::kFloat64).matmul(weights.to(torch::kFloat64).t());
-      if (w.bits > 0) check_accumulator(acc, op.module);
+      if (w.bits > 0) check_accumulator(acc, op.module, model_.source);
       scale *= points_[layer - 1].step;
     } else {
       acc = x.matmul(weights.t());
@@ -332,8 +359,14 @@ FixedRescale fixed_rescale(const torch::Tensor& scale, const torch::Tensor& offs
   // max |M| in [2^30, 2^31): 31 significant bits, and |acc · M| < 2^62.
   r.shift = std::clamp(30 - static_cast<int>(std::floor(std::log2(largest))), 0, 62);
   const double unit = std::ldexp(1.0, r.shift);
-  r.multiplier = torch::round(scale.to(torch::kFloat64) * unit).to(torch::kInt64);
-  r.offset = torch::round(offset.to(torch::kFloat64) * unit).to(torch::kInt64);
+  auto multiplier = torch::round(scale.to(torch::kFloat64) * unit);
+  auto shifted_offset = torch::round(offset.to(torch::kFloat64) * unit);
+  // |acc| < 2^31 and |M| < 2^31 keep acc * M + O inside int64.
+  if (!(multiplier.abs().max().item<double>() < 2147483648.0) || !(shifted_offset.abs().max().item<double>() < 0x1p61))
+    throw UserError(fmt::format("a layer's rescale ({:.3g}, offset up to {:.3g}) has no 31-bit fixed-point form",
+                                largest, offset.abs().max().item<double>()));
+  r.multiplier = multiplier.to(torch::kInt64);
+  r.offset = shifted_offset.to(torch::kInt64);
   return r;
 }
 

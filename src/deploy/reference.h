@@ -74,6 +74,8 @@ class ReferenceNetwork {
  private:
   struct Signal;
   Signal run_layers(Signal s, IntegerTrace* trace, std::vector<torch::Tensor>* record) const;
+  torch::Tensor run_lm(const torch::Tensor& symbols, LmState& state) const;
+  void fit_signal_steps(int bits, const torch::Tensor& calibration);
   torch::Tensor lstm_layer(const models::LayerOp& op, const torch::Tensor& x, torch::Tensor& h, torch::Tensor& c,
                            std::size_t point, std::vector<torch::Tensor>* record) const;
   // Σ level · x of a conv2d / linear op, times Δ for float signals.
@@ -87,7 +89,9 @@ class ReferenceNetwork {
 
 // Fixed-point rescale of an accumulator to an output code: round(acc · m + o)
 // as (acc · M + O + 2^(F-1)) >> F with M = round(m · 2^F), O = round(o · 2^F),
-// F chosen so that max |M| < 2^31 (per output channel c: m_c, o_c).
+// F chosen so that max |M| < 2^31 (per output channel c: m_c, o_c; one F per
+// layer, so a channel whose m_c is far below the layer's largest keeps fewer
+// significant bits). A rescale with no such form is a UserError.
 struct FixedRescale {
   torch::Tensor multiplier;  // int64 [C]
   torch::Tensor offset;      // int64 [C]

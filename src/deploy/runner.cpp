@@ -95,14 +95,14 @@ models::Network module_of(const PackedModel& model) {
   auto buffers = network->named_buffers(true);
   for (const auto& op : model.graph) {
     if (op.op != "batchnorm") continue;
-    // y = (x - 0) / sqrt((1 - eps) + eps) * scale + shift: the folded affine.
     params[op.module + ".weight"].copy_(model.tensor(op.module + ".scale").values_tensor());
     params[op.module + ".bias"].copy_(model.tensor(op.module + ".shift").values_tensor());
     buffers[op.module + ".running_mean"].zero_();
-    auto* bn1 = network->named_modules("", false)[op.module]->as<torch::nn::BatchNorm1dImpl>();
-    const double eps = bn1 ? bn1->options.eps()
-                           : network->named_modules("", false)[op.module]->as<torch::nn::BatchNorm2dImpl>()->options.eps();
-    buffers[op.module + ".running_var"].fill_(1.0 - eps);
+    buffers[op.module + ".running_var"].fill_(1.0);
+    // With eps 0 the module computes x * scale + shift exactly.
+    auto module = network->named_modules("", false)[op.module];
+    if (auto* bn1 = module->as<torch::nn::BatchNorm1dImpl>()) bn1->options.eps(0.0);
+    if (auto* bn2 = module->as<torch::nn::BatchNorm2dImpl>()) bn2->options.eps(0.0);
   }
   for (const auto& t : model.tensors) {
     if (!params.contains(t.name)) continue;

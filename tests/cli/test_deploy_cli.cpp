@@ -1,5 +1,6 @@
 // export-model, infer and signal-table end to end on a tiny stored run: the
 // packed file scores what the store says, and bad files are one-line errors.
+#include <random>
 #include <regex>
 
 #include <fmt/format.h>
@@ -145,12 +146,72 @@ TEST_F(DeployCli, BadFilesAndWrongNetworksAreOneLineErrorsNamingTheFile) {
   dir->write("foreign.qpk", with_crc(foreign));
   expect_one_line_error(run_qretrain("infer --model foreign.qpk", dir->path()), "foreign.qpk");
 
+  // A header field of the wrong type (CRC made right): named, not a crash.
+  std::string mistyped = good;
+  const auto method = mistyped.find("\"method\": \"adaptive\"");
+  ASSERT_NE(method, std::string::npos);
+  mistyped.replace(method, 20, "\"method\": 1234567890");
+  dir->write("mistyped.qpk", with_crc(mistyped));
+  expect_one_line_error(run_qretrain("infer --model mistyped.qpk", dir->path()), "mistyped.qpk: not a valid packed model");
+
   // A cell that was never run: its checkpoint is named.
   expect_one_line_error(
       run_qretrain("export-model --config tiny.yaml --method conventional --bits 2 -o x.qpk", dir->path()),
       "no stored conventional 2-bit network");
   expect_one_line_error(run_qretrain("infer --model missing.qpk", dir->path()), "missing.qpk");
   expect_one_line_error(run_qretrain("infer --model good.qpk --signal-bits 13", dir->path()), "--signal-bits");
+}
+
+// A character language model: the packed file scores the stored bits per
+// character within 1e-3 (the issue's bound; the difference is rounding).
+TEST(DeployCliLanguageModel, InferScoresTheStoredBitsPerCharacter) {
+  TempDir dir;
+  std::mt19937 random(5);
+  const std::vector<std::string> words{"the ", "cat ", "sat ", "on ", "a ", "mat. ", "dog ", "ran "};
+  std::string text;
+  while (text.size() < 40000) text += words[random() % words.size()];
+  dir.write("enwik8", text);
+  dir.write("lm.yaml", R"(name: words
+dataset:
+  kind: enwik8
+  path: enwik8
+network:
+  kind: lstm_lm
+  hidden: [16, 16]
+train:
+  optimizer: rmsprop
+  streams: 4
+  bptt_steps: 16
+  bptt_unroll: 32
+  epoch_chars: 4096
+  lr: 1e-2
+  lr_min: 1e-5
+  max_epochs: 2
+retrain:
+  max_epochs: 1
+quant:
+  bits: [3]
+  methods: [adaptive]
+output:
+  dir: out
+)");
+  auto run = run_qretrain(
+      "run --config lm.yaml --set runtime.progress=off --set runtime.threads=1 --set runtime.blas_threads=1", dir.path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto e = run_qretrain("export-model --config lm.yaml --method adaptive --bits 3 -o lm.qpk", dir.path());
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  auto r = run_qretrain("infer --model lm.qpk", dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const double reference = number_after(r.out, "reference");
+  const double module = number_after(r.out, "torch module with the same weights");
+  const double stored = number_after(r.out, "stored evaluation");
+  ASSERT_FALSE(std::isnan(stored)) << r.out;
+  EXPECT_LT(reference, 4.0) << r.out;  // learnt something: uniform over 256 bytes is 8
+  EXPECT_NEAR(reference, stored, 1e-3) << r.out;
+  EXPECT_NEAR(module, stored, 1e-3) << r.out;
+  auto s = run_qretrain("infer --model lm.qpk --signal-bits 8", dir.path());
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_NEAR(number_after(s.out, "reference"), stored, 0.1) << s.out;
 }
 
 }  // namespace
