@@ -140,24 +140,27 @@ TEST(PackedModel, EveryNetworkKindRoundTripsAtTwoThreeAndFourBits) {
 
 TEST(PackedModel, PythonReaderRebuildsTheSameWeightsBitForBit) {
   if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) GTEST_SKIP() << "no python3 with numpy";
-  const TinyNetwork t = tiny_networks()[0];
-  for (int bits : {2, 3, 4}) {
-    SCOPED_TRACE(bits);
-    torch::manual_seed(7);
-    models::Network network = models::make_network(t.cfg, t.spec);
-    quant::QuantHook hook(*network, bits);
-    TempDir dir;
-    const auto model = deploy::pack_network(*network, &hook, provenance_of(t));
-    deploy::write_packed(model, dir.file("m.qpk"));
-    const std::string cmd = "/usr/bin/python3 '" QRETRAIN_SOURCE_DIR "/scripts/read_packed.py' '" + dir.file("m.qpk") +
-                            "' --raw-out '" + dir.file("raw") + "' > '" + dir.file("out") + "' 2>&1";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << testing::slurp(dir.file("out"));
-    std::string expected;
-    for (const auto& p : model.tensors) {
-      auto v = p.dequantized().contiguous();
-      expected.append(reinterpret_cast<const char*>(v.data_ptr<float>()), static_cast<std::size_t>(v.numel()) * 4);
+  for (const auto& t : tiny_networks()) {
+    for (int bits : {2, 3, 4}) {
+      SCOPED_TRACE(t.name + " " + std::to_string(bits) + " bits");
+      torch::manual_seed(7);
+      models::Network network = models::make_network(t.cfg, t.spec);
+      quant::QuantHook hook(*network, bits);
+      TempDir dir;
+      const auto model = deploy::pack_network(*network, &hook, provenance_of(t));
+      deploy::write_packed(model, dir.file("m.qpk"));
+      const std::string cmd = "/usr/bin/python3 '" QRETRAIN_SOURCE_DIR "/scripts/read_packed.py' '" + dir.file("m.qpk") +
+                              "' --raw-out '" + dir.file("raw") + "' > '" + dir.file("out") + "' 2>&1";
+      ASSERT_EQ(std::system(cmd.c_str()), 0) << testing::slurp(dir.file("out"));
+      // The C++ reading, which the round-trip test above holds equal to the
+      // hook's w_q.
+      std::string expected;
+      for (const auto& p : model.tensors) {
+        auto v = p.dequantized().contiguous();
+        expected.append(reinterpret_cast<const char*>(v.data_ptr<float>()), static_cast<std::size_t>(v.numel()) * 4);
+      }
+      EXPECT_EQ(testing::slurp(dir.file("raw")), expected);
     }
-    EXPECT_EQ(testing::slurp(dir.file("raw")), expected);
   }
 }
 
