@@ -9,7 +9,9 @@
 #   scripts/deploy-checks.sh [OUT_DIR]     (default results/deploy)
 #
 # Writes OUT_DIR/roundtrip.md (every command's output), OUT_DIR/signals_*.md.
-# About an hour on 2 cores, most of it training the float baselines.
+# About an hour on 2 cores, most of it training the float baselines. Cells
+# already in runs/deploy are not run again, so a second call only exports,
+# infers and tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-results/deploy}
@@ -26,7 +28,8 @@ started=$(date -u +%FT%TZ)
   echo
   echo "Written by \`scripts/deploy-checks.sh\` at commit $(git rev-parse --short HEAD) on $(uname -n), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; started $started."
   echo "Each cell was run into runs/deploy with the committed config (one network, seed 1), then:"
-  echo "\`qretrain export-model\` → \`scripts/read_packed.py\` (bytes compared with the C++ reading) → \`qretrain infer\` with float and 8-bit signals."
+  echo "\`qretrain export-model\` → \`scripts/read_packed.py\` (its weights compared bit for bit with the ONNX file's initializers, which the C++ side wrote) → \`qretrain infer\` with float and 8-bit signals."
+  echo "Budgets are the committed configs' except where a cell's \`--set\` overrides say otherwise (shorter retraining, or a short V, to fit one session)."
   echo
 } > "$log"
 
@@ -51,6 +54,18 @@ check() {
       -o "$file" --onnx "${file%.qpk}.onnx" 2>/dev/null
     echo "\$ scripts/read_packed.py $file --raw-out ${file%.qpk}.raw | tail -4"
     /usr/bin/python3 scripts/read_packed.py "$file" --raw-out "${file%.qpk}.raw" | tail -4
+    echo "\$ python3: scripts/read_packed.py's weights against the ONNX file's initializers (written by the C++ side)"
+    /usr/bin/python3 - "$file" "${file%.qpk}.onnx" <<'PY'
+import sys, numpy as np, onnx
+from onnx import numpy_helper
+sys.path.insert(0, "scripts")
+import read_packed
+header, tensors, levels = read_packed.load(sys.argv[1])
+onnx_values = {t.name: numpy_helper.to_array(t) for t in onnx.load(sys.argv[2]).graph.initializer}
+same = [n for n in tensors if n in onnx_values and (tensors[n] + np.float32(0)).tobytes() == (onnx_values[n] + np.float32(0)).tobytes()]
+shared = [n for n in tensors if n in onnx_values]
+print(f"{len(same)} of {len(shared)} tensors named in both are equal bit for bit ({len(levels)} weight groups in the file)")
+PY
     echo "\$ qretrain infer --model $file"
     "$bin" infer --model "$file" 2>/dev/null
     echo "\$ qretrain infer --model $file --signal-bits 8"
@@ -72,16 +87,24 @@ for network in C V; do
     echo "Table 3 $network: no kept network of the grid on this machine (skipped)." >> "$log"
   fi
 done
+# V's grid cells are hours away on 2 cores: a short V (2 float epochs, 1 of retraining) shows its round trip.
+check configs/table3_fmnist.yaml V adaptive 2 "${one_seed[@]}" --set 'grid.networks=[cnn_v]' --set 'quant.bits=[2]' \
+  --set 'quant.methods=[adaptive]' --set train.max_epochs=2 --set retrain.max_epochs=1
+# Table 2's float recipe (its baseline ends on its schedule); retraining capped at 2 epochs per cell.
+short_retrain=(--set retrain.max_epochs=2)
 for bits in 2 3 4; do
-  check configs/table2_standin.yaml 512x512 adaptive $bits "${one_seed[@]}" --set "quant.bits=[$bits]" --set 'quant.methods=[adaptive]'
+  check configs/table2_standin.yaml 512x512 adaptive $bits "${one_seed[@]}" "${short_retrain[@]}" --set "quant.bits=[$bits]" \
+    --set 'quant.methods=[adaptive]'
 done
-check configs/table1_standin.yaml 64x64+BN adaptive 2 "${one_seed[@]}" --set 'grid.networks=[ffdnn:64x64+bn]' --set 'quant.bits=[2]' --set 'quant.methods=[adaptive]'
-check configs/table4_gcide.yaml 64 adaptive 3 "${one_seed[@]}" --set 'grid.networks=[lstm_lm:64x64x64]' --set 'quant.bits=[3]' --set 'quant.methods=[adaptive]'
+check configs/table1_standin.yaml 64x64+BN adaptive 2 "${one_seed[@]}" "${short_retrain[@]}" --set 'grid.networks=[ffdnn:64x64+bn]' \
+  --set 'quant.bits=[2]' --set 'quant.methods=[adaptive]'
+check configs/table4_gcide.yaml 64 adaptive 3 "${one_seed[@]}" "${short_retrain[@]}" --set 'grid.networks=[lstm_lm:64x64x64]' \
+  --set 'quant.bits=[3]' --set 'quant.methods=[adaptive]'
 
 # Weight bits x signal bits, with the memory bill.
 "$bin" signal-table --config configs/fmnist_L.yaml "${common[@]}" --method adaptive --signal-bits 8,6,4 \
   -o "$out/signals_fmnist_L.md"
-"$bin" signal-table --config configs/table2_standin.yaml "${common[@]}" "${one_seed[@]}" --set 'quant.bits=[2,3,4]' \
+"$bin" signal-table --config configs/table2_standin.yaml "${common[@]}" "${one_seed[@]}" "${short_retrain[@]}" --set 'quant.bits=[2,3,4]' \
   --set 'quant.methods=[adaptive]' --method adaptive --signal-bits 8,6,4 -o "$out/signals_table2_standin_512.md"
 echo "Finished $(date -u +%FT%TZ)." >> "$log"
 echo "wrote $log and $out/signals_*.md"

@@ -90,9 +90,11 @@ int cmd_signal_table(const CommonOptions& common, const SignalTableOptions& opt)
       "{} training {} (see README \"Packed models and integer inference\"). Memory: the packed file's tensors (weights "
       "at their bit width, biases and folded batch norm as float32).\n\n",
       seed, opt.calibration ? opt.calibration : lm ? 65536 : 2000, lm ? "characters" : "examples");
-  md << fmt::format("Produced by `qretrain signal-table --config {} --method {}{} --signal-bits {}` at commit {} on {}, "
+  std::string overrides;
+  for (const auto& o : common.overrides) overrides += " --set " + o;
+  md << fmt::format("Produced by `qretrain signal-table --config {}{} --method {}{} --signal-bits {}` at commit {} on {}, "
                     "{}, in {:.0f} s.\n",
-                    common.config_path, opt.method, opt.network.empty() ? "" : " --network " + opt.network,
+                    common.config_path, overrides, opt.method, opt.network.empty() ? "" : " --network " + opt.network,
                     fmt::join(opt.signal_bits, ","), build_commit(), machine_description(), current_time_iso(),
                     seconds);
   write_output(md.str(), opt.output);
