@@ -21,7 +21,10 @@
 # cell resumes from its saved training state (weights, optimizer, shuffle
 # order, generators, curve) exactly. What differs between the two stores is
 # only timing: wall_s, samples_per_s, elapsed_s, started_at, finished_at,
-# which the comparison removes.
+# which the comparison removes; and a float run's note when a kill fell
+# between caching its baseline and storing its run: the resumed cell then
+# loads the baseline from the cache and says so ("reused from the cache ..."),
+# with the same weights, digest and training record.
 set -euo pipefail
 Q=$(realpath "$1")
 KILLS=${QRETRAIN_KILL_TRIALS:-${2:-5}}
@@ -76,7 +79,8 @@ export QRETRAIN_TEST_DIVERGE=adaptive:2
 # Stores compared without their timing fields, one run per line, sorted.
 stable_export() {
   (cd "$1" && "$Q" export --config grid.yaml --format jsonl) |
-    sed -E 's/"(wall_s|samples_per_s|elapsed_s)":[^,}]*//g; s/"(started_at|finished_at)":"[^"]*"//g' | sort
+    sed -E 's/"(wall_s|samples_per_s|elapsed_s)":[^,}]*//g; s/"(started_at|finished_at)":"[^"]*"//g' |
+    sed -E 's/"note":"reused from the cache [^"]*"/"note":""/' | sort
 }
 
 # Number of runs in the store of the current folder; fails if it is unreadable.
