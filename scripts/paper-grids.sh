@@ -7,7 +7,8 @@
 # come (the script does not commit).
 #
 #   scripts/paper-grids.sh [--jobs N] [CONFIG...]
-#   (default: Tables 2, 3, 1, 4 on the stand-ins, cheapest first)
+#   (default: Tables 2, 3, 1, 4 on the stand-ins, cheapest first; the issue-18
+#   comparison is configs/beyond_fmnist_L.yaml and configs/beyond_standin_256.yaml)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=2
@@ -35,6 +36,9 @@ for config in "${configs[@]}"; do
     # Fig. 2 runs adaptive alone: its CSV is the plotted step sizes, nothing to pair.
     fig2_*) "$bin" plot --config "$config" --network 256x256 -o "results/$name"; pairs="" ;;
     table2_*) pairs="$pairs gradual,conventional adaptive+gradual,adaptive" ;;
+    # Issue 18: per-tensor against per-channel steps, and LSQ against both L2 policies.
+    beyond_*) pairs="$pairs lsq,adaptive lsq,conventional adaptive@channel,adaptive conventional@channel,conventional"
+              pairs="$pairs lsq@channel,lsq adaptive@channel,conventional@channel lsq@channel,adaptive@channel" ;;
   esac
   [[ $name == fig2_* ]] || "$bin" table --config "$config" --format csv -o "results/$name.csv"
   for pair in $pairs; do

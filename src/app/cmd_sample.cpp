@@ -66,7 +66,7 @@ int cmd_sample(const CommonOptions& common, const SampleOptions& opt) {
   const std::vector<double> deltas = train::load_checkpoint(path, lm);
   std::unique_ptr<quant::QuantHook> hook;
   if (!is_float) {
-    hook = std::make_unique<quant::QuantHook>(lm, opt.bits);
+    hook = std::make_unique<quant::QuantHook>(lm, methods::hook_options(cfg, opt.method, opt.bits));
     hook->set_step_sizes(deltas);
   }
 

@@ -23,6 +23,7 @@
 #include "data/text.h"
 #include "data/timit.h"
 #include "methods/methods.h"
+#include "methods/session.h"
 #include "models/network.h"
 #include "quant/qstep.h"
 #include "report/compare.h"
@@ -116,6 +117,18 @@ void require_writable_output_dir(const config::ExperimentConfig& cfg) {
   require_writable_file(experiment_log_file(cfg), "name");
 }
 
+std::string weight_setting(const config::ExperimentConfig& cfg) {
+  std::vector<std::string> parts;
+  if (cfg.quant.granularity == "channel") parts.push_back("one Δ per output channel for every method");
+  if (!cfg.quant.layer_bits.empty()) {
+    std::vector<std::string> groups;
+    for (const auto& [name, bits] : cfg.quant.layer_bits) groups.push_back(fmt::format("{} {}-bit", name, bits));
+    parts.push_back(fmt::format("{} (quant.layer_bits), the other layers at the row's bit width",
+                                fmt::join(groups, ", ")));
+  }
+  return fmt::format("{}", fmt::join(parts, "; "));
+}
+
 std::string render_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
                          const report::Store& store, const std::string& format) {
   report::Table table = report::build_table(cfg.name, store.select(cfg.name, config_cell_keys(cfg)));
@@ -123,6 +136,7 @@ std::string render_table(const CommonOptions& common, const config::ExperimentCo
   for (const auto& o : common.overrides)
     if (o.rfind("runtime.", 0) != 0) table.command += " --set " + o;  // runtime settings do not change results
   table.metric = data::metric_of_kind(cfg.dataset.kind);
+  table.weights = weight_setting(cfg);
   std::optional<report::PaperTable> paper;
   if (!cfg.report_paper.empty()) paper = report::load_paper_table(cfg.report_paper);
   const report::PaperTable* p = paper ? &*paper : nullptr;
@@ -151,7 +165,10 @@ bool uses_convolutions(const config::ExperimentConfig& cfg) {
 
 config::ExperimentConfig load_config(const CommonOptions& common, bool required) {
   if (required && common.config_path.empty()) throw UserError("--config: required (e.g. --config configs/fmnist_L.yaml)");
-  return config::load(common.config_path, common.overrides);
+  config::ExperimentConfig cfg = config::load(common.config_path, common.overrides);
+  // quant.layer_bits names weight groups, which only a built network knows.
+  for (const auto& one : config::expand_networks(cfg)) methods::check_layer_bits(one);
+  return cfg;
 }
 
 

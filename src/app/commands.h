@@ -68,6 +68,9 @@ void require_writable_store(const config::ExperimentConfig& cfg);
 void require_writable_output_dir(const config::ExperimentConfig& cfg);
 // The log file of an experiment: output.dir/logs/NAME.log.
 std::string experiment_log_file(const config::ExperimentConfig& cfg);
+// How a config quantizes the weights beyond the paper's setting (granularity,
+// per-layer bit widths), "" for the paper's: the tables' caption shows it.
+std::string weight_setting(const config::ExperimentConfig& cfg);
 // A config's table (md, csv or tex) from the store, with the paper's numbers;
 // its footer names the command with the --set overrides that shaped it.
 std::string render_table(const CommonOptions& common, const config::ExperimentConfig& cfg,

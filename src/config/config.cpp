@@ -139,6 +139,16 @@ void check_value(const std::string& path, const YAML::Node& n, const Field& fiel
         check_scalar(fmt::format("{}[{}]", path, i), n[i], elem, field);
       break;
     }
+    case Kind::IntMap: {
+      if (n.IsNull()) break;  // an empty map
+      if (!n.IsMap()) fail(path, fmt::format("expected {}, got {}", kind_name(field.kind), scalar_text(n)));
+      for (const auto& kv : n) {
+        if (!kv.first.IsScalar() || kv.first.Scalar().empty())
+          fail(path, fmt::format("keys must be plain names, got {}", flow_text(kv.first)));
+        check_scalar(fmt::format("{}.{}", path, kv.first.Scalar()), kv.second, Kind::Int, field);
+      }
+      break;
+    }
     default: check_scalar(path, n, field.kind, field);
   }
 }
@@ -381,6 +391,24 @@ ExperimentConfig extract(const YAML::Node& resolved) {
   c.quant.exhaustive_search = r.boolean("quant.conventional.exhaustive_search");
   c.quant.search_points = static_cast<int>(r.integer("quant.conventional.search_points", 2, 1000));
   c.quant.gradual_start_bits = static_cast<int>(r.integer("quant.gradual.start_bits", 2, 8));
+  c.quant.granularity = r.str("quant.granularity");
+  for (const auto& kv : r.at("quant.layer_bits")) {
+    const std::string key = kv.first.Scalar();  // may hold dots (out.weight): not a lookup path
+    const long long bits = kv.second.as<long long>();
+    if (bits < 2 || bits > 8) fail("quant.layer_bits." + key, fmt::format("{} is outside 2..8", bits));
+    c.quant.layer_bits[key] = static_cast<int>(bits);
+  }
+  if (c.quant.exhaustive_search && c.quant.granularity == "channel")
+    fail("quant.conventional.exhaustive_search",
+         "the reference [4] search tunes one Δ per layer; it does not run with quant.granularity: channel");
+  c.quant.lsq_init = r.str("quant.lsq.init");
+  c.quant.lsq_grad_scale = r.boolean("quant.lsq.grad_scale");
+  if (c.train.weight_decay > 0 && std::any_of(c.quant.methods.begin(), c.quant.methods.end(), [](const std::string& m) {
+        return m.rfind("lsq", 0) == 0;
+      }))
+    fail("train.weight_decay", fmt::format("{} with lsq in quant.methods: the optimizer would decay the learned log "
+                                           "step sizes too; use 0",
+                                           c.train.weight_decay));
   bool gradual = std::any_of(c.quant.methods.begin(), c.quant.methods.end(),
                              [](const std::string& m) {
                                const methods::MethodKind* kind = find_row(methods::method_kinds(), m);
@@ -425,7 +453,7 @@ void emit_tree(std::ostringstream& out, const YAML::Node& node, const std::strin
     const std::string key = kv.first.Scalar();
     const std::string path = prefix.empty() ? key : prefix + "." + key;
     const std::string pad(indent * 2, ' ');
-    if (kv.second.IsMap()) {
+    if (kv.second.IsMap() && !find_field(path)) {  // a section (a map-valued key is written in flow style)
       out << pad << key << ":\n";
       emit_tree(out, kv.second, path, indent + 1, with_help);
       continue;
@@ -562,6 +590,7 @@ std::string typed_scalar(const YAML::Node& n, Kind kind) {
     case Kind::IntList: return fmt::format("{}", n.as<long long>());
     case Kind::Float: return fmt::format("{}", n.as<double>());  // shortest text that reads back the same double
     case Kind::Bool: return n.as<bool>() ? "true" : "false";
+    case Kind::IntMap: break;  // typed_value writes maps
     case Kind::String:
     case Kind::StringList: {
       std::string out = "\"";
@@ -576,6 +605,14 @@ std::string typed_scalar(const YAML::Node& n, Kind kind) {
 }
 
 std::string typed_value(const YAML::Node& n, Kind kind) {
+  if (kind == Kind::IntMap) {  // sorted by name, so that the order written does not matter
+    std::map<std::string, long long> sorted;
+    for (const auto& kv : n) sorted[kv.first.Scalar()] = kv.second.as<long long>();
+    std::string out = "{";
+    for (const auto& [key, value] : sorted)
+      out += fmt::format("{}{}:{}", out.size() > 1 ? "," : "", typed_scalar(YAML::Node(key), Kind::String), value);
+    return out + "}";
+  }
   if (kind != Kind::IntList && kind != Kind::StringList) return typed_scalar(n, kind);
   std::string out = "[";
   for (std::size_t i = 0; i < n.size(); ++i) out += (i ? "," : "") + typed_scalar(n[i], kind);
@@ -587,15 +624,19 @@ std::string typed_value(const YAML::Node& n, Kind kind) {
 std::string canonical(const YAML::Node& resolved, const std::vector<std::string>& sections) {
   std::ostringstream out;
   for (const auto& s : sections) {
-    out << s << ":";
+    // A section is a group of keys ("retrain") or one key ("quant.granularity").
+    std::string keys;
     for (const auto& f : schema()) {
-      if (f.path.rfind(s + ".", 0) != 0 || f.identity == Identity::NotPart) continue;
+      if ((f.path != s && f.path.rfind(s + ".", 0) != 0) || f.identity == Identity::NotPart) continue;
       const std::string value = typed_value(lookup(resolved, f.path), f.kind);
       // A later key at the value that keeps the old behaviour leaves the
       // identities made before it existed unchanged.
       if (!f.legacy_yaml.empty() && value == typed_value(YAML::Load(f.legacy_yaml), f.kind)) continue;
-      out << f.path << "=" << value << ";";
+      keys += f.path + "=" + value + ";";
     }
+    // Only a section made of later keys, all at their legacy values, is
+    // left out whole (every older section has a key of its own scheme).
+    if (!keys.empty()) out << s << ":" << keys;
   }
   return out.str();
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -73,6 +74,10 @@ struct QuantConfig {
   bool exhaustive_search = false;  // conventional: reference [4] Δ search on dev
   int search_points = 9;
   int gradual_start_bits = 6;
+  std::string granularity = "tensor";      // "tensor" | "channel"
+  std::map<std::string, int> layer_bits;   // group name or first / last -> bits (names checked against the network)
+  std::string lsq_init = "qstep";          // "qstep" | "mean"
+  bool lsq_grad_scale = true;
 };
 
 struct RuntimeConfig {

@@ -78,6 +78,20 @@ const std::vector<Field>& schema() {
        "conventional: refine each layer's initial step by the dev-set search of reference [4] over [Δ/2, 2Δ]", {}},
       {"quant.conventional.search_points", Kind::Int, "9", "candidate steps per layer in that search", {}},
       {"quant.gradual.start_bits", Kind::Int, "6", "gradual: first precision; lowered by one bit per stage", {}},
+      {"quant.granularity", Kind::String, "tensor",
+       "step sizes: tensor = one Δ per weight tensor (the paper); channel = one Δ per output channel, i.e. per "
+       "slice along the weight's first dimension: a Linear's rows, a Conv2d's output channels, an LSTM matrix's "
+       "rows (one unit of one gate). A method named NAME@channel is per channel whatever this says",
+       {"tensor", "channel"}, Identity::Part, "tensor"},
+      {"quant.layer_bits", Kind::IntMap, "{}",
+       "bit widths (2..8) of single weight groups instead of the cell's: a group name (e.g. out.weight; an unknown "
+       "one is an error that lists them) or first / last for the network's first and last group, e.g. "
+       "{first: 8, last: 8}",
+       {}, Identity::Part, "{}"},
+      {"quant.lsq.init", Kind::String, "qstep",
+       "lsq: initial Δ: qstep = the L2-optimal step; mean = LSQ's 2·mean(abs(w))/√Q_P", {"qstep", "mean"}},
+      {"quant.lsq.grad_scale", Kind::Bool, "true",
+       "lsq: multiply the step gradient by LSQ's g = 1/√(N·Q_P), N = weights sharing the Δ, Q_P = 2^(bits-1) - 1", {}},
 
       {"grid.networks", Kind::StringList, "[]",
        "run the experiment for each of these networks (table columns): a network.kind, optionally with hidden "
@@ -133,6 +147,7 @@ const char* kind_name(Kind kind) {
     case Kind::String: return "a string";
     case Kind::IntList: return "a list of integers";
     case Kind::StringList: return "a list of strings";
+    case Kind::IntMap: return "a map of names to integers";
   }
   return "?";
 }

@@ -6,7 +6,8 @@
 
 namespace qretrain::config {
 
-enum class Kind { Int, Float, Bool, String, IntList, StringList };
+// IntMap: a map of plain names to integers (quant.layer_bits).
+enum class Kind { Int, Float, Bool, String, IntList, StringList, IntMap };
 
 // Whether a key's value is part of a result's identity (cell keys, the
 // baseline cache). Paths, caches, runtime, output and report settings are

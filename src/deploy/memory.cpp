@@ -1,5 +1,6 @@
 #include "deploy/memory.h"
 
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -27,19 +28,27 @@ std::string render_memory_bill(const config::ExperimentConfig& cfg) {
     models::Network network = models::make_network(one.network, {dataset.input_shape(one.dataset), dataset.classes});
     const auto groups = quant::weight_group_names(*network);
     auto params = network->named_parameters(true);
+    const std::map<std::string, int> own_bits = quant::resolve_layer_bits(one.quant.layer_bits, groups);
     std::vector<std::int64_t> sizes;
+    std::vector<const int*> fixed_bits;  // a group's own bit width, or null: the column's
     std::int64_t other = 0;
     for (const auto& item : params) {
-      if (std::find(groups.begin(), groups.end(), item.key()) != groups.end())
+      if (std::find(groups.begin(), groups.end(), item.key()) != groups.end()) {
         sizes.push_back(item.value().numel());
-      else
+        const auto own = own_bits.find(item.key());
+        fixed_bits.push_back(own == own_bits.end() ? nullptr : &own->second);
+      } else {
         other += item.value().numel();
+      }
     }
     const MemoryBill float_bill = memory_bill(sizes, other, 32);
-    md += fmt::format("| {} | {} | {} | {} |", models::network_label(one.network), float_bill.weights, other,
-                      float_bill.float_bytes);
+    std::string label = models::network_label(one.network);
+    for (const auto& [name, bits] : own_bits) label += fmt::format(", {} at {}-bit", name, bits);
+    md += fmt::format("| {} | {} | {} | {} |", label, float_bill.weights, other, float_bill.float_bytes);
     for (int b : widths) {
-      const MemoryBill bill = memory_bill(sizes, other, b);
+      std::vector<int> group_bits;
+      for (const int* own : fixed_bits) group_bits.push_back(own ? *own : b);
+      const MemoryBill bill = memory_bill(sizes, other, group_bits);
       md += fmt::format(" {} ({:.1f}x) |", bill.packed_bytes,
                         static_cast<double>(bill.float_bytes) / static_cast<double>(bill.packed_bytes));
     }

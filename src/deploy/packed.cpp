@@ -219,8 +219,8 @@ PackedModel pack_network(models::NetworkImpl& network, const quant::QuantHook* h
       PackedTensor t;
       t.name = name;
       t.shape = param.sizes().vec();
-      t.bits = hook->bits();
-      t.delta = group->second->delta;
+      t.bits = group->second->bits;  // quant.layer_bits may give a group its own
+      t.delta = group->second->delta();
       t.levels = levels_of(quant::quantize_tensor(group->second->weights.contiguous(), t.delta, t.bits), t.delta,
                            t.bits, name);
       model.tensors.push_back(std::move(t));
@@ -432,11 +432,19 @@ PackedModel read_packed(const std::string& path) {
 }
 
 MemoryBill memory_bill(const std::vector<std::int64_t>& group_sizes, std::int64_t other_parameters, int bits) {
+  return memory_bill(group_sizes, other_parameters, std::vector<int>(group_sizes.size(), bits));
+}
+
+MemoryBill memory_bill(const std::vector<std::int64_t>& group_sizes, std::int64_t other_parameters,
+                       const std::vector<int>& group_bits) {
+  TORCH_CHECK(group_bits.size() == group_sizes.size(), "memory_bill: ", group_bits.size(), " bit widths for ",
+              group_sizes.size(), " groups");
   MemoryBill bill;
   bill.other = other_parameters;
-  for (auto n : group_sizes) {
+  for (std::size_t i = 0; i < group_sizes.size(); ++i) {
+    const std::int64_t n = group_sizes[i];
     bill.weights += n;
-    bill.packed_bytes += (n * bits + 7) / 8;
+    bill.packed_bytes += (n * group_bits[i] + 7) / 8;
   }
   bill.float_bytes = 4 * (bill.weights + bill.other);
   bill.packed_bytes += 4 * bill.other;

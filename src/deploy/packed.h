@@ -101,5 +101,8 @@ struct MemoryBill {
   std::int64_t packed_bytes = 0;  // weights packed at `bits`, the rest float32
 };
 MemoryBill memory_bill(const std::vector<std::int64_t>& group_sizes, std::int64_t other_parameters, int bits);
+// The same with a bit width per group (quant.layer_bits).
+MemoryBill memory_bill(const std::vector<std::int64_t>& group_sizes, std::int64_t other_parameters,
+                       const std::vector<int>& group_bits);
 
 }  // namespace qretrain::deploy

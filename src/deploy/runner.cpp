@@ -44,7 +44,12 @@ PackedModel pack_stored_cell(const config::ExperimentConfig& cfg, const std::str
   const std::vector<double> deltas = train::load_checkpoint(path, *network);
   std::unique_ptr<quant::QuantHook> hook;
   if (!is_float) {
-    hook = std::make_unique<quant::QuantHook>(*network, bits);
+    const quant::HookOptions options = methods::hook_options(cfg, method, bits);
+    if (options.granularity == quant::Granularity::Channel)
+      throw UserError(fmt::format("{} {}-bit has one Δ per output channel; the packed format (QRPACK01) holds one Δ "
+                                  "per tensor, so per-channel cells are not exported yet",
+                                  method, bits));
+    hook = std::make_unique<quant::QuantHook>(*network, options);
     hook->set_step_sizes(deltas);
   }
   Provenance p;

@@ -37,6 +37,7 @@ Grid expand_grid(const config::ExperimentConfig& cfg) {
     grid.cells.push_back(std::move(c));
     return grid.cells.size() - 1;
   };
+  for (const auto& one : grid.variants) check_layer_bits(one);
   for (std::size_t v = 0; v < grid.variants.size(); ++v) {
     const auto& one = grid.variants[v];
     const std::string label = models::network_label(one.network);

@@ -31,13 +31,17 @@ struct MethodKind {
   // Runs one cell of the method (bits = 0 for Single) and records it; null
   // for the baseline, which the Session trains.
   void (*run_cell)(Session& session, int bits);
+  // Beyond the paper: one Δ per output channel whatever quant.granularity
+  // says (the NAME@channel rows), and Δ learned by gradient (LSQ).
+  bool per_channel = false;
+  bool learned_step = false;
 
   bool is_baseline() const { return cells == CellShape::Baseline; }
   bool is_chain() const { return cells == CellShape::Chain; }
 };
 
-// Table order: float, control, direct, conventional, adaptive, gradual,
-// adaptive+gradual.
+// Table order: float, control, direct, conventional, adaptive, lsq, each
+// followed by its @channel variant, gradual, adaptive+gradual.
 const std::vector<MethodKind>& method_kinds();
 // The row of `name`; a UserError listing the known methods otherwise.
 const MethodKind& method_kind(const std::string& name);

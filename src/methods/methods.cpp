@@ -50,31 +50,44 @@ void guarded(Session& s, const std::string& method, int bits, Body body) {
   }
 }
 
-void run_direct(Session& s, int b) {
-  guarded(s, "direct", b, [&](Clock::time_point started) {
+void direct_one(Session& s, int b, const std::string& method) {
+  guarded(s, method, b, [&](Clock::time_point started) {
     models::Network model = s.baseline();
-    quant::QuantHook hook(*model, b);
+    quant::QuantHook hook(*model, s.hook_options(method, b));
     train::FitResult none;
     none.stop_reason = "no retraining";
-    s.record("direct", b, "qstep", model, &hook, none, started);
+    s.record(method, b, "qstep", model, &hook, none, started);
   });
 }
 
 void retrain_one(Session& s, int b, const std::string& method, const train::StepPolicy& policy, bool search) {
   guarded(s, method, b, [&](Clock::time_point started) {
     models::Network model = s.baseline();
-    quant::QuantHook hook(*model, b);
+    quant::QuantHook hook(*model, s.hook_options(method, b));
     if (search) exhaustive_step_search(s, model, hook);
     train::FitResult fit = s.retrain(model, &hook, policy, method, b);
     s.record(method, b, policy.describe(), model, &hook, fit, started);
   });
 }
 
+void run_direct(Session& s, int b) { direct_one(s, b, "direct"); }
+void run_direct_channel(Session& s, int b) { direct_one(s, b, "direct@channel"); }
+
+// The reference [4] search tunes one Δ per layer: not for per-channel steps
+// (the config refuses it with quant.granularity: channel).
 void run_conventional(Session& s, int b) {
   retrain_one(s, b, "conventional", train::StepPolicy{}, s.cfg().quant.exhaustive_search);
 }
+void run_conventional_channel(Session& s, int b) {
+  retrain_one(s, b, "conventional@channel", train::StepPolicy{}, false);
+}
 
 void run_adaptive(Session& s, int b) { retrain_one(s, b, "adaptive", s.adaptive_policy(), false); }
+void run_adaptive_channel(Session& s, int b) { retrain_one(s, b, "adaptive@channel", s.adaptive_policy(), false); }
+
+// LSQ: Δ trained by the optimizer with the weights (quant/hook.h); no refit.
+void run_lsq(Session& s, int b) { retrain_one(s, b, "lsq", train::StepPolicy{}, false); }
+void run_lsq_channel(Session& s, int b) { retrain_one(s, b, "lsq@channel", train::StepPolicy{}, false); }
 
 // One stage of the curriculum over precision start_bits, start_bits-1, ...:
 // it starts from the previous stage's kept float weights (the float baseline
@@ -82,7 +95,7 @@ void run_adaptive(Session& s, int b) { retrain_one(s, b, "adaptive", s.adaptive_
 void gradual_stage(Session& s, int b, const std::string& method, const train::StepPolicy& policy) {
   guarded(s, method, b, [&](Clock::time_point started) {
     models::Network model = b == s.cfg().quant.gradual_start_bits ? s.baseline() : s.kept_network(method, b + 1);
-    quant::QuantHook hook(*model, b);
+    quant::QuantHook hook(*model, s.hook_options(method, b));
     train::FitResult fit = s.retrain(model, &hook, policy, method, b);
     s.record(method, b, policy.describe(), model, &hook, fit, started);
   });
@@ -105,6 +118,11 @@ void run_control(Session& s, int) {
 
 }  // namespace
 
+// Keys in every quantizing method's identity (single-key sections; at their
+// defaults they leave the identities made before them unchanged).
+constexpr const char* kGranularity = "quant.granularity";
+constexpr const char* kLayerBits = "quant.layer_bits";
+
 const std::vector<MethodKind>& method_kinds() {
   using S = CellShape;
   static const std::vector<MethodKind> rows = {
@@ -112,16 +130,29 @@ const std::vector<MethodKind>& method_kinds() {
        true, nullptr},
       {"control", "no quantization: the float network trained on for the retraining budget (a fair baseline)",
        S::Single, {"retrain"}, "Control: float + retraining epochs", "#8c564b", true, run_control},
-      {"direct", "quantize the float network with QStep's Δ, no retraining", S::PerBitWidth, {"retrain"}, "Direct",
-       "#7f7f7f", false, run_direct},
+      {"direct", "quantize the float network with QStep's Δ, no retraining", S::PerBitWidth,
+       {"retrain", kGranularity, kLayerBits}, "Direct", "#7f7f7f", false, run_direct},
+      {"direct@channel", "direct with one QStep Δ per output channel", S::PerBitWidth,
+       {"retrain", kLayerBits}, "Direct, per channel", "#c7c7c7", false, run_direct_channel, true},
       {"conventional", "retrain with Δ from QStep on the float network, frozen", S::PerBitWidth,
-       {"retrain", "quant.conventional"}, "Conventional", "#1f77b4", true, run_conventional},
+       {"retrain", "quant.conventional", kGranularity, kLayerBits}, "Conventional", "#1f77b4", true,
+       run_conventional},
+      {"conventional@channel", "conventional with one frozen QStep Δ per output channel", S::PerBitWidth,
+       {"retrain", kLayerBits}, "Conventional, per channel", "#aec7e8", true, run_conventional_channel, true},
       {"adaptive", "retrain with Δ re-estimated by QStep (quant.adaptive.update)", S::PerBitWidth,
-       {"retrain", "quant.adaptive"}, "Adaptive", "#d62728", true, run_adaptive},
+       {"retrain", "quant.adaptive", kGranularity, kLayerBits}, "Adaptive", "#d62728", true, run_adaptive},
+      {"adaptive@channel", "adaptive with one QStep Δ per output channel", S::PerBitWidth,
+       {"retrain", "quant.adaptive", kLayerBits}, "Adaptive, per channel", "#ff9896", true, run_adaptive_channel,
+       true},
+      {"lsq", "learned step size (LSQ, Esser et al. 2019): Δ trained by gradient with the weights", S::PerBitWidth,
+       {"retrain", "quant.lsq", kGranularity, kLayerBits}, "LSQ (learned Δ)", "#9467bd", true, run_lsq, false, true},
+      {"lsq@channel", "LSQ with one learned Δ per output channel", S::PerBitWidth,
+       {"retrain", "quant.lsq", kLayerBits}, "LSQ, per channel", "#c5b0d5", true, run_lsq_channel, true, true},
       {"gradual", "6 -> 5 -> ... bits, conventional retraining at each precision", S::Chain,
-       {"retrain", "quant.gradual"}, "Gradual", "#2ca02c", true, run_gradual},
+       {"retrain", "quant.gradual", kGranularity, kLayerBits}, "Gradual", "#2ca02c", true, run_gradual},
       {"adaptive+gradual", "gradual with adaptive retraining at each precision", S::Chain,
-       {"retrain", "quant.adaptive", "quant.gradual"}, "Adaptive & Gradual", "#ff7f0e", true, run_adaptive_gradual},
+       {"retrain", "quant.adaptive", "quant.gradual", kGranularity, kLayerBits}, "Adaptive & Gradual", "#ff7f0e",
+       true, run_adaptive_gradual},
   };
   return rows;
 }

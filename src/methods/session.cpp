@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "data/kinds.h"
 #include "methods/kinds.h"
 #include "train/progress.h"
 #include "util/error.h"
@@ -62,6 +63,33 @@ std::string baseline_file(const config::ExperimentConfig& cfg, int seed, std::st
   return (fs::path(cfg.output_dir) / "baselines" /
           fmt::format("{}-seed{}-{}.pt", models::network_label(cfg.network), seed, stable_hash(*identity)))
       .string();
+}
+
+quant::HookOptions hook_options(const config::ExperimentConfig& cfg, const std::string& method, int bits) {
+  const MethodKind& kind = method_kind(method);
+  quant::HookOptions o;
+  o.bits = bits;
+  o.layer_bits = cfg.quant.layer_bits;
+  o.granularity = kind.per_channel || cfg.quant.granularity == "channel" ? quant::Granularity::Channel
+                                                                         : quant::Granularity::Tensor;
+  o.rule = kind.learned_step ? quant::StepRule::Learned : quant::StepRule::Fitted;
+  o.lsq_mean_init = cfg.quant.lsq_init == "mean";
+  o.lsq_grad_scale = cfg.quant.lsq_grad_scale;
+  return o;
+}
+
+void check_layer_bits(const config::ExperimentConfig& cfg) {
+  if (cfg.quant.layer_bits.empty()) return;
+  const data::DatasetKind& dataset = data::dataset_kind(cfg.dataset.kind);
+  models::Network network = models::make_network(cfg.network, {dataset.input_shape(cfg.dataset), dataset.classes});
+  const std::vector<std::string> groups = quant::weight_group_names(*network);
+  for (const auto& [key, bits] : cfg.quant.layer_bits) {
+    try {
+      quant::resolve_layer_bits({{key, bits}}, groups);
+    } catch (const std::invalid_argument& e) {
+      throw UserError(fmt::format("quant.layer_bits.{}: {} ({})", key, e.what(), models::network_label(cfg.network)));
+    }
+  }
 }
 
 std::string Session::cell_key(const std::string& method, int bits) const {
@@ -283,7 +311,7 @@ void Session::record(const std::string& method, int bits, const std::string& ste
   log::get("result")->info("{} {}: test {} {} (dev {}){}", label_,
                            bits ? fmt::format("{} {}-bit", method, bits) : method, data_.metric,
                            data_.format_metric(r.test_metric), data_.format_metric(r.dev_metric),
-                           hook ? fmt::format(", Δ = [{:.4g}]", fmt::join(hook->step_sizes(), ", ")) : "");
+                           hook ? fmt::format(", Δ = [{:.4g}]", fmt::join(hook->group_step_sizes(), ", ")) : "");
 }
 
 void Session::record_failure(const std::string& method, int bits, const std::string& reason,

@@ -28,6 +28,14 @@ std::string resume_file(const config::ExperimentConfig& cfg, const std::string& 
 // the config text saved inside it, which a reused cache must match.
 std::string baseline_file(const config::ExperimentConfig& cfg, int seed, std::string* identity);
 
+// The quantized-weight hook of a cell: its bit width, quant.layer_bits, the
+// method's granularity (NAME@channel, or quant.granularity) and step rule
+// (learned for lsq), quant.lsq's options.
+quant::HookOptions hook_options(const config::ExperimentConfig& cfg, const std::string& method, int bits);
+// Checks quant.layer_bits against the groups of cfg's network (built for the
+// dataset kind's input shape): a UserError naming the unknown key otherwise.
+void check_layer_bits(const config::ExperimentConfig& cfg);
+
 class Session {
  public:
   Session(const config::ExperimentConfig& cfg, const data::Dataset& data, torch::Device device, report::Store& store,
@@ -77,6 +85,9 @@ class Session {
   // Where a quantized cell's kept network (weights + Δ) is saved.
   std::string checkpoint_path(const std::string& method, int bits) const;
   train::StepPolicy adaptive_policy() const;
+  quant::HookOptions hook_options(const std::string& method, int bits) const {
+    return methods::hook_options(cfg_, method, bits);
+  }
 
  private:
   std::string baseline_path(std::string* identity) const;

@@ -199,9 +199,10 @@ std::string render_latex(const Table& t, const PaperTable* paper) {
   if (const std::string note = left_out_note(t.other_settings, t.older_scheme, t.stale); !note.empty())
     out += "% " + note + "\n";
   out += "\\begin{table}[t]\n\\centering\n";
-  out += fmt::format("\\caption{{{} of experiment {} on {}.{} Best method per bit width in bold.}}\n",
+  out += fmt::format("\\caption{{{} of experiment {} on {}.{}{} Best method per bit width in bold.}}\n",
                      is_bpc(t) ? "Test bits per character" : "Test error (\\%)", latex_escape(t.experiment),
                      latex_escape(fmt::format("{}", fmt::join(t.datasets, ", "))),
+                     t.weights.empty() ? "" : " Weights: " + latex_escape(t.weights) + ".",
                      paper ? " Columns marked (paper): " + latex_escape(paper->title) + "." : "");
   out += fmt::format("\\begin{{tabular}}{{{}}}\n\\toprule\n & & {} \\\\\n\\midrule\n", columns,
                      fmt::join(header, " & "));
@@ -231,9 +232,9 @@ std::string render_latex(const Table& t, const PaperTable* paper) {
 
 std::string render_markdown(const Table& t, const PaperTable* paper) {
   std::string out;
-  out += fmt::format("{} of experiment `{}` on {}. Best method per bit width in bold.",
+  out += fmt::format("{} of experiment `{}` on {}.{} Best method per bit width in bold.",
                      is_bpc(t) ? "Test bits per character (BPC)" : "Test error (%)", t.experiment,
-                     fmt::join(t.datasets, ", "));
+                     fmt::join(t.datasets, ", "), t.weights.empty() ? "" : " **Weights: " + t.weights + ".**");
   if (paper)
     out += fmt::format(" Columns marked (paper): {} — the paper's numbers on {}, for comparison.", paper->title,
                        paper->dataset);

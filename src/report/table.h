@@ -35,6 +35,10 @@ struct Table {
   double total_wall_s = 0;                   // summed wall time of the runs
   std::string command;                       // how the runs were produced (set by the caller)
   std::string metric = "error rate";         // data::Dataset::metric (set by the caller)
+  // How the weights are quantized beyond each row's method and bit width
+  // (quant.granularity, quant.layer_bits), "" for the paper's setting: in
+  // the caption, so a mixed setting is never read as the plain one.
+  std::string weights;
   // Runs of the same experiment left out (another configuration, or an older
   // identity scheme): set by the caller from the store's Selection.
   int other_settings = 0, older_scheme = 0, stale = 0;

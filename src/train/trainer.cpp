@@ -44,6 +44,13 @@ double Trainer::evaluate(const data::Split& split) {
   return task_->evaluate(split);
 }
 
+std::vector<torch::Tensor> Trainer::trainable() const {
+  std::vector<torch::Tensor> params = model_->parameters();
+  if (hook_)
+    for (const auto& step : hook_->learned_steps()) params.push_back(step);
+  return params;
+}
+
 Trainer::Snapshot Trainer::snapshot() const {
   Snapshot s;
   s.tensors = models::copy_state(*model_);
@@ -82,7 +89,7 @@ class Trainer::Fit {
     torch::manual_seed(opt.seed);
     generator_ = at::detail::createCPUGenerator(static_cast<std::uint64_t>(opt.seed) * 7919 + 17);
     // The optimizer, and the task that cuts epochs into updates.
-    optimizer_ = make_optimizer(t_.model_->parameters(), opt.train, opt.recipe.lr);
+    optimizer_ = make_optimizer(t_.trainable(), opt.train, opt.recipe.lr);
     t_.task_ = make_task(t_.model_, t_.data_, opt.train, t_.device_);
     updates_per_epoch_ = t_.task_->updates_per_epoch();
     st_.schedule = PlateauSchedule(opt.recipe.lr, opt.recipe.lr_min, opt.train.patience, opt.train.lr_decay);
@@ -189,6 +196,7 @@ class Trainer::Fit {
       optimizer_->zero_grad();
       loss = t_.task_->forward_backward(s);
     }
+    if (hook) hook->accumulate_step_gradients();  // learned Δ (LSQ) only
     FitResult& result = st_.result;
     if (result.updates == opt_.nan_at_update) loss.mean = std::nan("");
     if (!std::isfinite(loss.mean))
@@ -197,6 +205,7 @@ class Trainer::Fit {
       RECORD_FUNCTION("qretrain::optimizer_step", std::vector<c10::IValue>());
       optimizer_->step();
     }
+    if (hook) hook->after_update();
     if (hook && opt_.policy.refit_after_update(epoch)) hook->refit_step_sizes();
     ++result.updates;
     st_.next_update = s + 1;
@@ -216,7 +225,7 @@ class Trainer::Fit {
     p.train_loss = st_.loss_count ? st_.loss_sum / static_cast<double>(st_.loss_count) : std::nan("");
     p.dev_metric = t_.evaluate(t_.data_.dev);
     p.elapsed_s = st_.elapsed_before + seconds_since(start_);
-    if (t_.hook_) p.deltas = t_.hook_->step_sizes();
+    if (t_.hook_) p.deltas = t_.hook_->group_step_sizes();  // one per layer (a per-channel group: its mean)
     st_.loss_sum = 0;
     st_.loss_count = 0;
     result.curve.push_back(p);
@@ -549,7 +558,7 @@ bool Trainer::load_state(const std::string& path, const FitOptions& opt, FitStat
     f.get_archive("optimizer", opt_archive);
     f.get_archive("task", task_archive);
     f.verify("checksum");
-    auto next_optimizer = make_optimizer(model_->parameters(), opt.train, opt.recipe.lr);
+    auto next_optimizer = make_optimizer(trainable(), opt.train, opt.recipe.lr);
     next_optimizer->load(opt_archive);
     next_optimizer->set_lr(lr);
     auto next_task = make_task(model_, data_, opt.train, device_);

@@ -112,6 +112,8 @@ class Trainer {
   struct FitState;
   class Fit;  // one call of fit(), its steps as functions (trainer.cpp)
   Snapshot snapshot() const;
+  // The model's parameters and the hook's learned steps (LSQ), for the optimizer.
+  std::vector<torch::Tensor> trainable() const;
   void restore(const Snapshot& s);
   void save_state(const std::string& path, const FitState& state, const Optimizer& optimizer,
                   const at::Generator& generator) const;

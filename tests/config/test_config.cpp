@@ -58,7 +58,7 @@ TEST(Config, ErrorsNameTheKeyPath) {
   EXPECT_THAT(error_of("train:\n  lr: 0\n"), HasSubstr("train.lr: 0 must be > 0"));
   EXPECT_THAT(error_of("retrain:\n  lr: -1e-3\n"), HasSubstr("retrain.lr: -1e-3 must be > 0"));
   EXPECT_THAT(error_of("quant:\n  methods: [direct, magic]\n"),
-              HasSubstr("quant.methods[1]: 'magic' is not one of: direct, conventional"));
+              HasSubstr("quant.methods[1]: 'magic' is not one of: direct, direct@channel, conventional"));
   EXPECT_THAT(error_of("network:\n  kind: resnet\n"), HasSubstr("network.kind: 'resnet' is not one of"));
   EXPECT_THAT(error_of("train: 5\n"), HasSubstr("train: expected a section"));
   EXPECT_THAT(error_of("train:\n  lr: [1\n"), HasSubstr("YAML syntax error"));

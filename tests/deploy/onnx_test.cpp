@@ -194,7 +194,7 @@ TEST(OnnxExport, EveryKindChecksWithOneQuantNodePerWeightGroup) {
       for (int i = 0; i < 4; ++i) ASSERT_TRUE(inits.count(q->input(i))) << q->input(i);
       const auto scale = values(*inits.at(q->input(1)));
       EXPECT_EQ(scale.dim(), 0);
-      EXPECT_EQ(scale.item<float>(), static_cast<float>(g.delta));
+      EXPECT_EQ(scale.item<float>(), static_cast<float>(g.delta()));
       EXPECT_EQ(values(*inits.at(q->input(2))).item<float>(), 0.0f);
       EXPECT_EQ(values(*inits.at(q->input(3))).item<float>(), 2.0f);
 
@@ -205,7 +205,7 @@ TEST(OnnxExport, EveryKindChecksWithOneQuantNodePerWeightGroup) {
       EXPECT_EQ(readers, 1);
 
       // The initializer is the hook's w_q, bit for bit.
-      const auto wq = quant::quantize_tensor(g.weights.contiguous(), g.delta, b.hook->bits());
+      const auto wq = quant::quantize_tensor(g.weights.contiguous(), g.delta(), b.hook->bits());
       const auto init = values(*inits.at(name));
       if (name == g.name) {
         EXPECT_TRUE(torch::equal(init, wq));

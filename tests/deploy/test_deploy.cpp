@@ -99,7 +99,7 @@ TEST(PackedModel, EveryNetworkKindRoundTripsAtTwoThreeAndFourBits) {
       int groups = 0;
       for (const auto& g : hook.groups()) {
         const deploy::PackedTensor& p = back.tensor(g.name);
-        const auto wq = without_negative_zero(quant::quantize_tensor(g.weights, g.delta, bits));
+        const auto wq = without_negative_zero(quant::quantize_tensor(g.weights, g.delta(), bits));
         const auto rebuilt = without_negative_zero(p.dequantized());
         ASSERT_EQ(p.bits, bits);
         EXPECT_EQ(std::memcmp(wq.data_ptr<float>(), rebuilt.contiguous().data_ptr<float>(), wq.numel() * 4), 0);

@@ -120,7 +120,7 @@ TEST(LstmLm, HookGradientsEqualHandQuantizedCopy) {
     for (const auto& item : hooked->named_parameters()) dst[item.key()].copy_(item.value());
     for (const auto& g : hook.groups()) {
       auto w = g.param.detach();
-      auto q = qretrain::testing::hand_quantize(w, g.delta, kBits);
+      auto q = qretrain::testing::hand_quantize(w, g.delta(), kBits);
       EXPECT_FALSE(torch::equal(q, w)) << g.name;
       dst[g.name].copy_(q);
     }

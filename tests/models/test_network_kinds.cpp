@@ -64,8 +64,8 @@ TEST(NetworkKinds, EveryRowBuildsCountsItsParametersAndTrainsThroughTheHook) {
       quant::QuantizedScope scope(&hook);
       for (const auto& g : hook.groups()) {
         SCOPED_TRACE(g.name);
-        EXPECT_GT(g.delta, 0);
-        EXPECT_TRUE(torch::equal(g.param, testing::hand_quantize(g.weights, g.delta, 2)));
+        EXPECT_GT(g.delta(), 0);
+        EXPECT_TRUE(torch::equal(g.param, testing::hand_quantize(g.weights, g.delta(), 2)));
         EXPECT_LE(std::get<0>(at::_unique(g.param)).numel(), 3);
       }
       logits = one.net->forward(one.input);

@@ -18,7 +18,7 @@ void substitute_by_hand(torch::nn::Module& from, torch::nn::Module& to, const Qu
   auto src = from.named_parameters();
   auto dst = to.named_parameters();
   for (const auto& item : src) dst[item.key()].copy_(item.value());
-  for (const auto& g : hook.groups()) dst[g.name].copy_(hand_quantize(g.param, g.delta, hook.bits()));
+  for (const auto& g : hook.groups()) dst[g.name].copy_(hand_quantize(g.param, g.delta(), hook.bits()));
 }
 
 template <typename ModuleHolder>
@@ -54,7 +54,7 @@ void expect_same_gradients(ModuleHolder a, ModuleHolder b, const torch::Tensor& 
   // The quantized weights really differ from the float ones (else the test is vacuous).
   bool any_difference = false;
   for (const auto& g : hook.groups())
-    any_difference |= !torch::equal(g.param, hand_quantize(g.param, g.delta, bits));
+    any_difference |= !torch::equal(g.param, hand_quantize(g.param, g.delta(), bits));
   EXPECT_TRUE(any_difference);
 }
 
@@ -95,7 +95,7 @@ TEST(Hook, UpdatesAccumulateInTheFloatWeights) {
   torch::optim::SGD sgd(lin->parameters(), torch::optim::SGDOptions(1e-4));
   auto x = torch::randn({8, 6});
   const auto w0 = lin->weight.detach().clone();
-  const auto q0 = hand_quantize(w0, hook.groups()[0].delta, 2);
+  const auto q0 = hand_quantize(w0, hook.groups()[0].delta(), 2);
   torch::Tensor expected = w0.clone();
   for (int i = 0; i < 3; ++i) {
     {
@@ -124,7 +124,7 @@ TEST(Hook, RefitStepsUsesFloatWeightsAndMatchesQStep) {
   QuantHook hook(*lin, 3);
   auto w = lin->weight.detach().contiguous();
   StepResult r = qstep(w.data_ptr<float>(), static_cast<std::size_t>(w.numel()), 3);
-  EXPECT_DOUBLE_EQ(hook.groups()[0].delta, r.delta);
+  EXPECT_DOUBLE_EQ(hook.groups()[0].delta(), r.delta);
   // The float weights change (as retraining changes them): a refit follows them.
   {
     torch::NoGradGuard no_grad;
@@ -132,7 +132,7 @@ TEST(Hook, RefitStepsUsesFloatWeightsAndMatchesQStep) {
   }
   hook.refit_step_sizes();
   const auto moved = lin->weight.detach().contiguous();
-  const double refit = hook.groups()[0].delta;
+  const double refit = hook.groups()[0].delta();
   EXPECT_DOUBLE_EQ(refit, qstep(moved.data_ptr<float>(), static_cast<std::size_t>(moved.numel()), 3).delta);
   EXPECT_NEAR(refit / r.delta, 2.5, 0.1);  // the scale of the weights moved Δ with it
   // Independently: no Δ on a fine grid around it quantizes the float weights with less error.
@@ -143,7 +143,7 @@ TEST(Hook, RefitStepsUsesFloatWeightsAndMatchesQStep) {
     QuantizedScope scope(&hook);
     EXPECT_THROW(hook.refit_step_sizes(), c10::Error);
   }
-  EXPECT_DOUBLE_EQ(hook.groups()[0].delta, refit);
+  EXPECT_DOUBLE_EQ(hook.groups()[0].delta(), refit);
 }
 
 }  // namespace

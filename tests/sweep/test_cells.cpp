@@ -113,6 +113,32 @@ TEST(Grid, RefitOrderRenamesOnlyAdaptiveCells) {
         << a.cells[i].name();
 }
 
+TEST(Grid, GranularityAndLayerBitsRenameOnlyQuantizedCells) {
+  // Both keys came after the identity scheme: at their defaults every key
+  // stays (KeysOfAReferenceGridArePinned); set, they rename the cells they
+  // change and no float baseline or control, and a map's order is no part of it.
+  TempDir dir;
+  const methods::Grid a = methods::expand_grid(load_yaml(dir, kGrid));
+  for (const char* setting : {"quant.granularity=channel", "quant.layer_bits={first: 8, last: 8}"}) {
+    const methods::Grid b = methods::expand_grid(load_yaml(dir, kGrid, {setting}));
+    ASSERT_EQ(a.cells.size(), b.cells.size());
+    for (std::size_t i = 0; i < a.cells.size(); ++i) {
+      const bool quantized = a.cells[i].method != "float" && a.cells[i].method != "control";
+      EXPECT_EQ(a.cells[i].key != b.cells[i].key, quantized) << setting << ": " << a.cells[i].name();
+    }
+  }
+  const methods::Grid one = methods::expand_grid(load_yaml(dir, kGrid, {"quant.layer_bits={first: 8, last: 6}"}));
+  const methods::Grid other = methods::expand_grid(load_yaml(dir, kGrid, {"quant.layer_bits={last: 6, first: 8}"}));
+  for (std::size_t i = 0; i < one.cells.size(); ++i) EXPECT_EQ(one.cells[i].key, other.cells[i].key);
+  // A per-channel method is its own cell beside the per-tensor one.
+  const methods::Grid both =
+      methods::expand_grid(load_yaml(dir, kGrid, {"quant.methods=[adaptive, adaptive@channel, lsq, lsq@channel]"}));
+  EXPECT_NE(both.cells[index_of(both, "16 seed 1 adaptive 2-bit")].key,
+            both.cells[index_of(both, "16 seed 1 adaptive@channel 2-bit")].key);
+  EXPECT_EQ(both.cells[index_of(both, "16 seed 1 adaptive 2-bit")].key,
+            a.cells[index_of(a, "16 seed 1 adaptive 2-bit")].key);
+}
+
 TEST(Grid, BadGridsFailBeforeAnythingRuns) {
   TempDir dir;
   auto error_of = [&](const std::vector<std::string>& overrides) -> std::string {

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,14 +68,18 @@ struct FitOutcome {
 using NetworkFactory = std::function<models::Network(const data::Dataset&)>;
 
 // A 2-bit retraining whose Δ moves every update (a strict check), from the
-// network `make` builds after torch::manual_seed(3).
+// network `make` builds after torch::manual_seed(3): refit by QStep, or with
+// `hook_options` (e.g. learned steps) trained by the optimizer.
 inline FitOutcome fit_quantized(const data::Dataset& data, train::FitOptions opt, const std::string& resume_path = "",
-                                const NetworkFactory& make = small_ffdnn) {
+                                const NetworkFactory& make = small_ffdnn,
+                                const std::optional<quant::HookOptions>& hook_options = std::nullopt) {
   torch::manual_seed(3);
   auto model = make(data);
-  quant::QuantHook hook(*model, 2);
-  opt.policy.when = train::StepPolicy::When::EveryUpdateFirstEpochs;
-  opt.policy.first_epochs = 2;
+  quant::QuantHook hook(*model, hook_options ? *hook_options : quant::HookOptions{2});
+  if (!hook_options) {
+    opt.policy.when = train::StepPolicy::When::EveryUpdateFirstEpochs;
+    opt.policy.first_epochs = 2;
+  }
   opt.resume_path = resume_path;
   train::Trainer trainer(model, data, torch::kCPU, &hook);
   FitOutcome out;

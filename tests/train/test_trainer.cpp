@@ -234,7 +234,7 @@ TEST(Trainer, EvaluationUsesQuantizedWeights) {
   // Substitute Q(w) by hand and evaluate without the hook: same error.
   {
     torch::NoGradGuard no_grad;
-    for (const auto& g : hook.groups()) g.param.copy_(qretrain::testing::hand_quantize(g.param, g.delta, 2));
+    for (const auto& g : hook.groups()) g.param.copy_(qretrain::testing::hand_quantize(g.param, g.delta(), 2));
   }
   EXPECT_DOUBLE_EQ(Trainer(model, data, torch::kCPU).evaluate(data.test), quantized);
 }
