@@ -142,9 +142,12 @@ void check_value(const std::string& path, const YAML::Node& n, const Field& fiel
     case Kind::IntMap: {
       if (n.IsNull()) break;  // an empty map
       if (!n.IsMap()) fail(path, fmt::format("expected {}, got {}", kind_name(field.kind), scalar_text(n)));
+      std::set<std::string> seen;  // yaml-cpp keeps a repeated key; the last would win silently
       for (const auto& kv : n) {
         if (!kv.first.IsScalar() || kv.first.Scalar().empty())
           fail(path, fmt::format("keys must be plain names, got {}", flow_text(kv.first)));
+        if (!seen.insert(kv.first.Scalar()).second)
+          fail(fmt::format("{}.{}", path, kv.first.Scalar()), "given twice");
         check_scalar(fmt::format("{}.{}", path, kv.first.Scalar()), kv.second, Kind::Int, field);
       }
       break;
@@ -398,13 +401,17 @@ ExperimentConfig extract(const YAML::Node& resolved) {
     if (bits < 2 || bits > 8) fail("quant.layer_bits." + key, fmt::format("{} is outside 2..8", bits));
     c.quant.layer_bits[key] = static_cast<int>(bits);
   }
-  if (c.quant.exhaustive_search && c.quant.granularity == "channel")
+  const bool channel_conventional = std::find(c.quant.methods.begin(), c.quant.methods.end(),
+                                               "conventional@channel") != c.quant.methods.end();
+  if (c.quant.exhaustive_search && (c.quant.granularity == "channel" || channel_conventional))
     fail("quant.conventional.exhaustive_search",
-         "the reference [4] search tunes one Δ per layer; it does not run with quant.granularity: channel");
+         "the reference [4] search tunes one Δ per layer; it does not run per channel (quant.granularity: channel "
+         "or conventional@channel)");
   c.quant.lsq_init = r.str("quant.lsq.init");
   c.quant.lsq_grad_scale = r.boolean("quant.lsq.grad_scale");
   if (c.train.weight_decay > 0 && std::any_of(c.quant.methods.begin(), c.quant.methods.end(), [](const std::string& m) {
-        return m.rfind("lsq", 0) == 0;
+        const methods::MethodKind* kind = find_row(methods::method_kinds(), m);
+        return kind && kind->learned_step;
       }))
     fail("train.weight_decay", fmt::format("{} with lsq in quant.methods: the optimizer would decay the learned log "
                                            "step sizes too; use 0",

@@ -20,6 +20,8 @@ using Clock = std::chrono::steady_clock;
 // candidate in [Δ/2, 2Δ] (log-spaced) with the lowest dev error, the others
 // held at their current values.
 void exhaustive_step_search(Session& s, models::Network& model, quant::QuantHook& hook) {
+  TORCH_CHECK(hook.options().granularity == quant::Granularity::Tensor,
+              "the reference [4] search tunes one Δ per layer (the config refuses it per channel)");
   std::vector<double> step_sizes = hook.step_sizes();
   const int points = s.cfg().quant.search_points;
   for (std::size_t g = 0; g < step_sizes.size(); ++g) {
@@ -66,7 +68,8 @@ void retrain_one(Session& s, int b, const std::string& method, const train::Step
     quant::QuantHook hook(*model, s.hook_options(method, b));
     if (search) exhaustive_step_search(s, model, hook);
     train::FitResult fit = s.retrain(model, &hook, policy, method, b);
-    s.record(method, b, policy.describe(), model, &hook, fit, started);
+    const bool learned = hook.options().rule == quant::StepRule::Learned;
+    s.record(method, b, learned ? "learned (LSQ)" : policy.describe(), model, &hook, fit, started);
   });
 }
 

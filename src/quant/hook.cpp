@@ -165,22 +165,31 @@ std::vector<torch::Tensor> QuantHook::learned_steps() const {
 }
 
 // θ = log Δ from the Δ values (after a refit or a restore). A zero Δ (an
-// all-zero channel) keeps a tiny positive step, as log 0 would poison θ.
+// all-zero channel) would make θ = −∞, and a tiny one a step gradient that
+// overflows θ as soon as the weights move: it starts at the mean of the
+// group's other steps instead (1 if it has none).
 void QuantHook::push_learned_steps() {
   if (options_.rule != StepRule::Learned) return;
   torch::NoGradGuard no_grad;
   for (auto& g : groups_) {
+    double sum = 0;
+    int positive = 0;
+    for (double d : g.deltas)
+      if (d > 0) sum += d, ++positive;
+    const double fallback = positive ? sum / positive : 1.0;
     std::vector<float> logs;
-    for (double d : g.deltas) logs.push_back(static_cast<float>(std::log(std::max(d, 1e-12))));
+    for (double d : g.deltas) logs.push_back(static_cast<float>(std::log(d > 0 ? d : fallback)));
     g.log_step.copy_(torch::tensor(logs).to(g.log_step.device()));
   }
 }
 
-// Δ = exp(θ) after the optimizer moved θ.
+// Δ = exp(θ) after the optimizer moved θ, in double: then float(log Δ) gives
+// θ back bit for bit, so a restored or resumed Δ is the very same step
+// (exp in float32 and back missed θ by an ulp for Δ above about 0.37).
 void QuantHook::after_update() {
   if (options_.rule != StepRule::Learned) return;
   for (auto& g : groups_) {
-    torch::Tensor steps = g.log_step.detach().exp().to(torch::kCPU, torch::kFloat64).contiguous();
+    torch::Tensor steps = g.log_step.detach().to(torch::kCPU, torch::kFloat64).exp().contiguous();
     const double* s = steps.data_ptr<double>();
     for (std::int64_t c = 0; c < g.channels; ++c) g.deltas[static_cast<std::size_t>(c)] = s[c];
   }

@@ -97,9 +97,12 @@ class QuantHook {
   // Learned steps only: the tensors θ = log Δ (one per group, one element
   // per channel) for the optimizer to train with the weights. Δ = exp(θ) is
   // positive by construction. accumulate_step_gradients() gives θ the
-  // gradient g·(∂L/∂Δ)/Δ, so that an SGD step moves Δ to first order exactly
-  // as LSQ's step on Δ itself (Δ − lr·g·∂L/∂Δ), yet can never reach 0.
-  // Empty for fitted steps.
+  // gradient g·(∂L/∂Δ)/Δ, so that a plain SGD step moves Δ to first order
+  // exactly as LSQ's step on Δ itself (Δ − lr·g·∂L/∂Δ), yet can never reach
+  // 0 (with momentum, the same holds of the accumulated step; RMSprop and
+  // Adam normalise θ's gradient, so there Δ moves by about lr per update in
+  // relative terms and the gradient scale hardly matters). Empty for
+  // fitted steps.
   std::vector<torch::Tensor> learned_steps() const;
   // After backward (the parameters' gradients are ∂L/∂w_q), before the
   // update; a no-op for fitted steps. For learned steps: LSQ's step gradient

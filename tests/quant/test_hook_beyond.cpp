@@ -193,6 +193,9 @@ void expect_step_gradient_matches_finite_difference(Granularity granularity, boo
         for (std::size_t i = 0; i < saved.size(); ++i) hook.groups()[i].param.set_data(saved[i]);
         return l;
       };
+      // The surrogate is Q(w, Δ0) at Δ0 (else it would differentiate something else).
+      const torch::Tensor at_d0 = torch::where(inside, w[c] + d0 * (rounded - v0), torch::sign(w[c]) * q * d0);
+      EXPECT_TRUE(torch::allclose(at_d0, hand_quantize(w[c], d0, bits).to(torch::kFloat64), 0, 1e-6 * d0));
       const double h = 1e-4 * d0;
       double expected = (surrogate_loss(d0 + h) - surrogate_loss(d0 - h)) / (2 * h);
       if (grad_scale) expected /= std::sqrt(static_cast<double>(g.channel_size()) * q);
@@ -217,6 +220,106 @@ TEST(HookLsq, StepGradientEqualsFiniteDifferenceWithoutGradScale) {
 
 TEST(HookLsq, StepGradientPerChannelEqualsFiniteDifference) {
   expect_step_gradient_matches_finite_difference(Granularity::Channel, true, 3);
+}
+
+// A second, independent reference: LSQ as its paper writes it in autograd,
+// ŵ = round(clip(w/s, −Q_P, Q_P))·s with round passed straight through and s
+// scaled by g only in the backward pass (s·g + (s − s·g).detach()), in double.
+void expect_step_gradient_matches_autograd_lsq(Granularity granularity, bool grad_scale, int bits) {
+  TinyProblem p = linear_problem();
+  HookOptions o = options(bits, granularity, StepRule::Learned);
+  o.lsq_grad_scale = grad_scale;
+  QuantHook hook(*p.net, o);
+  {
+    QuantizedScope scope(&hook);
+    p.loss().backward();
+  }
+  hook.accumulate_step_gradients();
+  const std::vector<double> got = hook.last_step_gradients();
+
+  const double q = std::pow(2.0, bits - 1) - 1;
+  // ŵ of every group from its float weights and a step tensor s that
+  // autograd differentiates; the parameters cannot carry that graph, so the
+  // forward of this Sequential is written out below.
+  std::vector<torch::Tensor> steps, w_hat;
+  for (const auto& g : hook.groups()) {
+    torch::Tensor s = torch::tensor(g.deltas, torch::kFloat64).set_requires_grad(true);
+    steps.push_back(s);
+    const double scale = grad_scale ? 1.0 / std::sqrt(static_cast<double>(g.channel_size()) * q) : 1.0;
+    torch::Tensor s_used = (s * scale + (s - s * scale).detach()).unsqueeze(1);
+    torch::Tensor v = (g.weights.detach().reshape({g.channels, -1}) / s_used).clamp(-q, q);
+    torch::Tensor v_rounded = v + (torch::round(v) - v).detach();
+    w_hat.push_back((v_rounded * s_used).reshape(g.weights.sizes()));
+  }
+  auto params = p.net->named_parameters();
+  torch::Tensor h = torch::tanh(torch::nn::functional::linear(p.x, w_hat[0], params["0.bias"].detach()));
+  torch::Tensor out = torch::nn::functional::linear(h, w_hat[1], params["2.bias"].detach());
+  (out - p.y).pow(2).mean().backward();
+  std::size_t k = 0;
+  for (const auto& s : steps)
+    for (std::int64_t c = 0; c < s.numel(); ++c, ++k)
+      EXPECT_NEAR(got[k], s.grad()[c].item<double>(), 1e-9 * std::max(1.0, std::fabs(got[k]))) << "step " << k;
+  EXPECT_EQ(k, got.size());
+}
+
+TEST(HookLsq, StepGradientEqualsAnAutogradLsqReference) {
+  expect_step_gradient_matches_autograd_lsq(Granularity::Tensor, true, 2);
+  expect_step_gradient_matches_autograd_lsq(Granularity::Tensor, false, 3);
+  expect_step_gradient_matches_autograd_lsq(Granularity::Channel, true, 2);
+}
+
+// Δ → θ → Δ is exact, also for steps near 1 (a resumed or restored LSQ run
+// must quantize with the very same Δ).
+TEST(HookLsq, LearnedStepsRoundTripBitForBit) {
+  torch::manual_seed(23);
+  torch::nn::Linear lin(16, 64);
+  QuantHook hook(*lin, options(2, Granularity::Channel, StepRule::Learned));
+  {
+    torch::NoGradGuard no_grad;
+    hook.learned_steps()[0].copy_(torch::linspace(-4.0, 2.0, 64));  // Δ from 0.018 to 7.4
+  }
+  hook.after_update();
+  const torch::Tensor theta = hook.learned_steps()[0].detach().clone();
+  const std::vector<double> steps = hook.step_sizes();
+  hook.set_step_sizes(steps);
+  EXPECT_TRUE(torch::equal(hook.learned_steps()[0], theta));
+  hook.after_update();
+  EXPECT_EQ(hook.step_sizes(), steps);
+}
+
+// An all-zero channel has QStep Δ = 0: its learned step starts at the mean
+// of the others, and moving weights keep every step finite and positive.
+TEST(HookLsq, AllZeroChannelGetsAUsableStep) {
+  torch::manual_seed(24);
+  torch::nn::Linear lin(8, 4);
+  {
+    torch::NoGradGuard no_grad;
+    lin->weight[2].zero_();
+  }
+  QuantHook hook(*lin, options(2, Granularity::Channel, StepRule::Learned));
+  hook.after_update();
+  const auto steps = hook.step_sizes();
+  EXPECT_NEAR(steps[2], (steps[0] + steps[1] + steps[3]) / 3, 1e-6 * steps[2]);
+  torch::optim::SGD sgd(std::vector<torch::Tensor>{lin->weight}, torch::optim::SGDOptions(0.05));
+  torch::optim::SGD steps_sgd(hook.learned_steps(), torch::optim::SGDOptions(0.05));
+  const auto x = torch::randn({32, 8});
+  for (int i = 0; i < 5; ++i) {
+    {
+      QuantizedScope scope(&hook);
+      sgd.zero_grad();
+      steps_sgd.zero_grad();
+      (lin->forward(x) - 1).pow(2).mean().backward();
+    }
+    hook.accumulate_step_gradients();
+    sgd.step();
+    steps_sgd.step();
+    hook.after_update();
+  }
+  EXPECT_GT(lin->weight[2].abs().sum().item<double>(), 0);  // the zero channel's weights did move
+  for (double d : hook.step_sizes()) {
+    EXPECT_TRUE(std::isfinite(d));
+    EXPECT_GT(d, 0);
+  }
 }
 
 TEST(HookLsq, ClippedWeightsGetNoGradientTheOthersKeepTheirs) {
