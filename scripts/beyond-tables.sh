@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Issue 18's comparison outputs from the results store, for each finished
+# config (default: the three beyond_* configs): the table (md, csv), the
+# paired comparisons of per-tensor against per-channel steps and of LSQ
+# against both L2 policies, and how far each layer's step moved
+# (scripts/step-moves.py). Run after `qretrain sweep --config CONFIG`
+# (scripts/paper-grids.sh runs the sweep and the same comparisons).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${BUILD_DIR:-build}/qretrain
+[ $# -gt 0 ] || set -- configs/beyond_fmnist_L.yaml configs/beyond_standin_256.yaml configs/beyond_fmnist_L_first_last8.yaml
+for config in "$@"; do
+  name=$(basename "$config" .yaml)
+  "$bin" table --config "$config" -o "results/$name.md"
+  "$bin" table --config "$config" --format csv -o "results/$name.csv"
+  methods=$(sed -n 's/^  methods: \[\(.*\)/\1/p' "$config")
+  pairs="adaptive,conventional lsq,adaptive lsq,conventional"
+  if [[ $methods == *@channel* ]]; then
+    pairs="$pairs adaptive@channel,adaptive conventional@channel,conventional lsq@channel,lsq"
+    pairs="$pairs adaptive@channel,conventional@channel lsq@channel,adaptive@channel"
+  fi
+  for pair in $pairs; do
+    "$bin" table --config "$config" --compare "$pair" -o "results/${name}_compare_${pair//,/_vs_}.md"
+  done
+  scripts/step-moves.py runs/results.sqlite "$name" > "results/${name}_step_moves.md"
+done
