@@ -11,7 +11,9 @@ bin=${BUILD_DIR:-build}/qretrain
 [ $# -gt 0 ] || set -- configs/beyond_fmnist_L.yaml configs/beyond_standin_256.yaml configs/beyond_fmnist_L_first_last8.yaml
 for config in "$@"; do
   name=$(basename "$config" .yaml)
-  "$bin" table --config "$config" -o "results/$name.md"
+  memory=""  # per-layer bit widths: the table carries the memory bill they buy
+  grep -q '^  layer_bits:' "$config" && memory=--memory
+  "$bin" table --config "$config" $memory -o "results/$name.md"
   "$bin" table --config "$config" --format csv -o "results/$name.csv"
   methods=$(sed -n 's/^  methods: \[\(.*\)/\1/p' "$config")
   pairs="adaptive,conventional lsq,adaptive lsq,conventional"
