@@ -1,6 +1,7 @@
 // Beyond the paper: per-channel Δ against QStep one row at a time, LSQ's step
 // gradient against a finite difference, Δ's positivity, per-layer bit widths.
 #include <cmath>
+#include <functional>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -122,11 +123,12 @@ TEST(HookLayerBits, UnknownGroupNamesTheKeyAndTheGroups) {
 
 // ---- LSQ ----
 
-// The loss of a small double-precision network (a fixed random target).
+// The loss of a small double-precision network against a fixed random target.
 struct TinyProblem {
-  torch::nn::Sequential net{nullptr};
+  std::shared_ptr<torch::nn::Module> module;  // what the hook quantizes
+  std::function<torch::Tensor()> loss;
+  torch::nn::Sequential net{nullptr};  // linear_problem's, whose forward the autograd reference writes out
   torch::Tensor x, y;
-  torch::Tensor loss() { return (net->forward(x) - y).pow(2).mean(); }
 };
 
 TinyProblem linear_problem() {
@@ -136,6 +138,30 @@ TinyProblem linear_problem() {
   p.net->to(torch::kFloat64);
   p.x = torch::randn({16, 12}, torch::kFloat64);
   p.y = torch::randn({16, 3}, torch::kFloat64);
+  p.module = p.net.ptr();
+  p.loss = [net = p.net, x = p.x, y = p.y]() mutable { return (net->forward(x) - y).pow(2).mean(); };
+  return p;
+}
+
+TinyProblem conv_problem() {
+  torch::manual_seed(25);
+  TinyProblem p;
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 4, 3));
+  conv->to(torch::kFloat64);
+  const auto x = torch::randn({3, 2, 6, 6}, torch::kFloat64), y = torch::randn({3, 4, 4, 4}, torch::kFloat64);
+  p.module = conv.ptr();
+  p.loss = [conv, x, y]() mutable { return (torch::tanh(conv->forward(x)) - y).pow(2).mean(); };
+  return p;
+}
+
+TinyProblem lstm_problem() {
+  torch::manual_seed(26);
+  TinyProblem p;
+  torch::nn::LSTM lstm(torch::nn::LSTMOptions(4, 5));
+  lstm->to(torch::kFloat64);
+  const auto x = torch::randn({6, 3, 4}, torch::kFloat64), y = torch::randn({6, 3, 5}, torch::kFloat64);
+  p.module = lstm.ptr();
+  p.loss = [lstm, x, y]() mutable { return (std::get<0>(lstm->forward(x)) - y).pow(2).mean(); };
   return p;
 }
 
@@ -145,11 +171,12 @@ TinyProblem linear_problem() {
 // sign(w)·Q_P·Δ where w is clipped (equal to Q(w, Δ0) at Δ = Δ0). Its central
 // difference in Δ, built here with plain tensor ops, must equal the hook's
 // gradient (times g = 1/√(N·Q_P) when scaled).
-void expect_step_gradient_matches_finite_difference(Granularity granularity, bool grad_scale, int bits) {
-  TinyProblem p = linear_problem();
+void expect_step_gradient_matches_finite_difference(Granularity granularity, bool grad_scale, int bits,
+                                                    TinyProblem (*make)() = linear_problem) {
+  TinyProblem p = make();
   HookOptions o = options(bits, granularity, StepRule::Learned);
   o.lsq_grad_scale = grad_scale;
-  QuantHook hook(*p.net, o);
+  QuantHook hook(*p.module, o);
   {
     QuantizedScope scope(&hook);
     p.loss().backward();
@@ -218,6 +245,13 @@ TEST(HookLsq, StepGradientEqualsFiniteDifferenceWithoutGradScale) {
   expect_step_gradient_matches_finite_difference(Granularity::Tensor, false, 2);
 }
 
+TEST(HookLsq, StepGradientOfConv2dAndLstmEqualsFiniteDifference) {
+  expect_step_gradient_matches_finite_difference(Granularity::Tensor, true, 2, conv_problem);
+  expect_step_gradient_matches_finite_difference(Granularity::Channel, true, 3, conv_problem);
+  expect_step_gradient_matches_finite_difference(Granularity::Tensor, true, 2, lstm_problem);
+  expect_step_gradient_matches_finite_difference(Granularity::Channel, false, 3, lstm_problem);
+}
+
 TEST(HookLsq, StepGradientPerChannelEqualsFiniteDifference) {
   expect_step_gradient_matches_finite_difference(Granularity::Channel, true, 3);
 }
@@ -229,7 +263,7 @@ void expect_step_gradient_matches_autograd_lsq(Granularity granularity, bool gra
   TinyProblem p = linear_problem();
   HookOptions o = options(bits, granularity, StepRule::Learned);
   o.lsq_grad_scale = grad_scale;
-  QuantHook hook(*p.net, o);
+  QuantHook hook(*p.module, o);
   {
     QuantizedScope scope(&hook);
     p.loss().backward();
@@ -324,7 +358,7 @@ TEST(HookLsq, AllZeroChannelGetsAUsableStep) {
 
 TEST(HookLsq, ClippedWeightsGetNoGradientTheOthersKeepTheirs) {
   TinyProblem p = linear_problem();
-  QuantHook hook(*p.net, options(2, Granularity::Tensor, StepRule::Learned));
+  QuantHook hook(*p.module, options(2, Granularity::Tensor, StepRule::Learned));
   {
     QuantizedScope scope(&hook);
     p.loss().backward();
@@ -344,7 +378,7 @@ TEST(HookLsq, ClippedWeightsGetNoGradientTheOthersKeepTheirs) {
 TEST(HookLsq, StepStaysPositiveAndSmallStepsAreLsqSteps) {
   for (double lr_factor : {20.0, 1e-3}) {
     TinyProblem p = linear_problem();
-    QuantHook hook(*p.net, options(2, Granularity::Tensor, StepRule::Learned));
+    QuantHook hook(*p.module, options(2, Granularity::Tensor, StepRule::Learned));
     const double d0 = hook.step_sizes()[0];
     {
       QuantizedScope scope(&hook);
