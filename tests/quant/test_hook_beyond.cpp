@@ -165,6 +165,22 @@ TinyProblem lstm_problem() {
   return p;
 }
 
+HookOptions lsq_options(int bits, Granularity granularity, bool grad_scale) {
+  HookOptions o = options(bits, granularity, StepRule::Learned);
+  o.lsq_grad_scale = grad_scale;
+  return o;
+}
+
+// The hook's ∂L/∂Δ (flat, as step_sizes()) after one forward/backward of `p`.
+std::vector<double> hook_step_gradients(TinyProblem& p, QuantHook& hook) {
+  {
+    QuantizedScope scope(&hook);
+    p.loss().backward();
+  }
+  hook.accumulate_step_gradients();
+  return hook.last_step_gradients();
+}
+
 // LSQ's step gradient is, by definition, the derivative of the loss through
 // the straight-through surrogate of the rounding: with Δ0 the current step
 // and v0 = w/Δ0, w_q(Δ) = w + Δ·(round(v0) − v0) where |v0| < Q_P and
@@ -174,15 +190,8 @@ TinyProblem lstm_problem() {
 void expect_step_gradient_matches_finite_difference(Granularity granularity, bool grad_scale, int bits,
                                                     TinyProblem (*make)() = linear_problem) {
   TinyProblem p = make();
-  HookOptions o = options(bits, granularity, StepRule::Learned);
-  o.lsq_grad_scale = grad_scale;
-  QuantHook hook(*p.module, o);
-  {
-    QuantizedScope scope(&hook);
-    p.loss().backward();
-  }
-  hook.accumulate_step_gradients();
-  const std::vector<double> got = hook.last_step_gradients();
+  QuantHook hook(*p.module, lsq_options(bits, granularity, grad_scale));
+  const std::vector<double> got = hook_step_gradients(p, hook);
   ASSERT_EQ(got.size(), hook.step_sizes().size());
 
   const double q = std::pow(2.0, bits - 1) - 1;
@@ -261,15 +270,8 @@ TEST(HookLsq, StepGradientPerChannelEqualsFiniteDifference) {
 // scaled by g only in the backward pass (s·g + (s − s·g).detach()), in double.
 void expect_step_gradient_matches_autograd_lsq(Granularity granularity, bool grad_scale, int bits) {
   TinyProblem p = linear_problem();
-  HookOptions o = options(bits, granularity, StepRule::Learned);
-  o.lsq_grad_scale = grad_scale;
-  QuantHook hook(*p.module, o);
-  {
-    QuantizedScope scope(&hook);
-    p.loss().backward();
-  }
-  hook.accumulate_step_gradients();
-  const std::vector<double> got = hook.last_step_gradients();
+  QuantHook hook(*p.module, lsq_options(bits, granularity, grad_scale));
+  const std::vector<double> got = hook_step_gradients(p, hook);
 
   const double q = std::pow(2.0, bits - 1) - 1;
   // ŵ of every group from its float weights and a step tensor s that
