@@ -131,7 +131,9 @@ std::string weight_setting(const config::ExperimentConfig& cfg) {
 
 std::string render_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
                          const report::Store& store, const std::string& format) {
-  report::Table table = report::build_table(cfg.name, store.select(cfg.name, config_cell_keys(cfg)));
+  const std::vector<std::string> cells = config_cell_keys(cfg);
+  report::Table table = report::build_table(cfg.name, store.select(cfg.name, cells));
+  table.grid_cells = static_cast<int>(cells.size());
   table.command = "qretrain run/sweep --config " + cfg.source;
   for (const auto& o : common.overrides)
     if (o.rfind("runtime.", 0) != 0) table.command += " --set " + o;  // runtime settings do not change results

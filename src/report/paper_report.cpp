@@ -60,7 +60,16 @@ Table source_table(const SourceRuns& s) {
   t.stale = s.stale;
   t.command = run_command(s.source);
   t.metric = s.source.metric;
+  t.grid_cells = static_cast<int>(s.source.cell_keys.size());
   return t;
+}
+
+// ", partial grid: 88 of 330 cells", or "" for a complete one.
+std::string partial_label(const SourceRuns& s) {
+  const Table t = source_table(s);
+  const int runs = runs_count(t);
+  if (t.grid_cells <= 0 || runs >= t.grid_cells) return "";
+  return fmt::format(", partial grid: {} of {} cells", runs, t.grid_cells);
 }
 
 std::string csv_field(const std::string& v) {
@@ -256,8 +265,8 @@ ClaimInput claim_input(const ReportInput& in) {
   for (const auto& t : in.tables)
     for (const auto& s : t.sources)
       if (!s.runs.empty())
-        out.tables.push_back({t.number, fmt::format("Table {}, `{}`", t.number, s.source.config_path), s.source.metric,
-                              s.runs});
+        out.tables.push_back({t.number, fmt::format("Table {}, `{}`{}", t.number, s.source.config_path, partial_label(s)),
+                              s.source.metric, s.runs});
   std::vector<std::string> from;
   for (const auto& s : in.figure_sources) {
     if (s.runs.empty()) continue;
@@ -350,10 +359,13 @@ int write_report(const ReportInput& in, const std::string& output) {
                         s.store_exists ? "no runs in its store" : "no store");
       return;
     }
+    const std::size_t cells = s.source.cell_keys.size();
     md += fmt::format("| {} | `{}` | {} | {} | {} | {} |\n", label, s.source.config_path,
                       s.source.stand_in ? fmt::format("{} (stand-in for {})", datasets_of(s), paper_dataset)
                                         : datasets_of(s),
-                      s.runs.size(), join_unique(s.runs, &RunRecord::commit, ", "),
+                      s.runs.size() < cells ? fmt::format("{} of {} cells", s.runs.size(), cells)
+                                            : std::to_string(s.runs.size()),
+                      join_unique(s.runs, &RunRecord::commit, ", "),
                       join_unique(s.runs, &RunRecord::machine, "; "));
   };
   for (const auto& t : in.tables)

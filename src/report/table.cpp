@@ -36,14 +36,27 @@ bool is_bpc(const Table& t) { return t.metric == "bits per character"; }
 // third decimal at 6 bits).
 int decimals(const Table& t) { return is_bpc(t) ? 3 : 2; }
 
-std::string format_cell(const TableCell& c, bool markdown, int digits) {
+// The most seeds any cell of the table has.
+int most_seeds(const Table& t) {
+  int most = 0;
+  for (const auto& row : t.rows)
+    for (const auto& c : row.cells) most = std::max(most, c.n);
+  return most;
+}
+
+// A cell with fewer seeds than the table's fullest says how many it has: a
+// mean over one seed must not pass for a mean over three.
+std::string format_cell(const TableCell& c, bool markdown, int digits, int most) {
   if (c.n == 0 && c.failed == 0) return "";
   if (c.n == 0) return c.failed > 1 ? fmt::format("failed ({}x)", c.failed) : "failed";
   std::string v = c.n > 1 ? fmt::format("{:.{}f} ± {:.{}f}", c.mean, digits, c.stdev, digits)
                           : fmt::format("{:.{}f}", c.mean, digits);
+  if (c.n < most) v += fmt::format(" ({} seed{})", c.n, c.n == 1 ? "" : "s");
   if (c.failed) v += fmt::format(" ({} failed)", c.failed);
   return markdown && c.best ? "**" + v + "**" : v;
 }
+
+}  // namespace
 
 int runs_count(const Table& t) {
   int n = 0;
@@ -52,7 +65,14 @@ int runs_count(const Table& t) {
   return n;
 }
 
-}  // namespace
+std::string partial_grid_note(const Table& t) {
+  const int runs = runs_count(t);
+  if (t.grid_cells <= 0 || runs >= t.grid_cells) return "";
+  return fmt::format("Partial grid: {} of the configuration's {} cells have a stored run (a sweep of the same config "
+                     "continues it); a blank cell has none yet, and a cell with fewer seeds than the others says how "
+                     "many it has.",
+                     runs, t.grid_cells);
+}
 
 Table build_table(const std::string& experiment, const Selection& selection) {
   Table t = build_table(experiment, selection.runs);
@@ -198,6 +218,7 @@ std::string render_latex(const Table& t, const PaperTable* paper) {
   std::string out = "% Produced by qretrain from its results store; needs \\usepackage{booktabs}.\n";
   if (const std::string note = left_out_note(t.other_settings, t.older_scheme, t.stale); !note.empty())
     out += "% " + note + "\n";
+  if (const std::string note = partial_grid_note(t); !note.empty()) out += "% " + note + "\n";
   out += "\\begin{table}[t]\n\\centering\n";
   out += fmt::format("\\caption{{{} of experiment {} on {}.{}{} Best method per bit width in bold.}}\n",
                      is_bpc(t) ? "Test bits per character" : "Test error (\\%)", latex_escape(t.experiment),
@@ -214,7 +235,7 @@ std::string render_latex(const Table& t, const PaperTable* paper) {
     std::vector<std::string> cells;
     for (std::size_t col = 0; col < row.cells.size(); ++col) {
       const TableCell& c = row.cells[col];
-      std::string v = format_cell(c, false, digits);
+      std::string v = format_cell(c, false, digits, most_seeds(t));
       const auto pm = v.find(" ± ");
       if (pm != std::string::npos) v.replace(pm, std::string(" ± ").size(), " $\\pm$ ");
       cells.push_back(c.best && c.n ? "\\textbf{" + v + "}" : v);
@@ -254,7 +275,7 @@ std::string render_markdown(const Table& t, const PaperTable* paper) {
     last_bits = row.bits;
     std::vector<std::string> cells;
     for (std::size_t col = 0; col < row.cells.size(); ++col) {
-      cells.push_back(format_cell(row.cells[col], true, decimals(t)));
+      cells.push_back(format_cell(row.cells[col], true, decimals(t), most_seeds(t)));
       if (paper) {
         auto v = paper->find(row.bits, row.method, t.columns[col]);
         cells.push_back(v ? fmt::format("{:.2f}", *v) : "");
@@ -267,6 +288,7 @@ std::string render_markdown(const Table& t, const PaperTable* paper) {
                      t.command.empty() ? "qretrain" : "`" + t.command + "`", fmt::join(t.commits, ", "),
                      fmt::join(t.machines, "; "), runs_count(t), t.total_wall_s / 60.0, t.first_started,
                      t.last_finished);
+  if (const std::string note = partial_grid_note(t); !note.empty()) out += "**" + note + "**\n";
   if (const std::string note = endings_note(t); !note.empty()) out += note + "\n";
   if (const std::string note = left_out_note(t.other_settings, t.older_scheme, t.stale); !note.empty())
     out += note + "\n";

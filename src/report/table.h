@@ -42,6 +42,10 @@ struct Table {
   // Runs of the same experiment left out (another configuration, or an older
   // identity scheme): set by the caller from the store's Selection.
   int other_settings = 0, older_scheme = 0, stale = 0;
+  // How many cells the configuration has (set by the caller; 0 = not known):
+  // a table with fewer stored runs says it is a partial grid, so a grid that
+  // is still running is never read as a finished one.
+  int grid_cells = 0;
   // How the training of the table's successful runs ended: the learning-rate
   // schedule ran out (or a plateau rule fired) or the epoch budget cut it
   // off; `unknown` for runs stored before the reason was kept.
@@ -61,6 +65,11 @@ const std::vector<std::string>& method_order();
 Table build_table(const std::string& experiment, const std::vector<RunRecord>& runs);
 // The table of one configuration's runs, with the left-out counts set.
 Table build_table(const std::string& experiment, const Selection& selection);
+// The footer line of a partial grid ("" when every cell has a run or
+// grid_cells is not set).
+std::string partial_grid_note(const Table& t);
+// The number of stored runs (successful or failed) the table shows.
+int runs_count(const Table& t);
 // The footer line about the experiment's runs a table leaves out ("" when none).
 std::string left_out_note(int other_settings, int older_scheme, int stale = 0);
 // With `paper`, each column is followed by the paper's value for that cell.

@@ -276,6 +276,20 @@ TEST(Report, WritesTablesFigureAndCurvesLabelledWithDataCommitAndMachine) {
   EXPECT_EQ(slurp(images / "curves-std-L.svg"), svg);
 }
 
+TEST(Report, APartialGridIsSaidInTheOverviewTheTableAndTheClaims) {
+  ASSERT_EQ(std::system("gnuplot --version >/dev/null 2>&1"), 0) << "gnuplot is missing: scripts/install-deps.sh installs gnuplot-nox";
+  Fixture f;
+  // The stand-in config has two more cells than the store holds runs for.
+  f.sources[1].source.cell_keys.push_back("cell-not-run-yet-1");
+  f.sources[1].source.cell_keys.push_back("cell-not-run-yet-2");
+  const std::string out = f.dir.file("results/REPORT.md");
+  write_report(report_input(f), out);
+  const std::string md = slurp(out);
+  EXPECT_THAT(md, HasSubstr("| Table 3 | `configs/std.yaml` | Fashion-MNIST (stand-in for SVHN) | 6 of 8 cells |"));
+  EXPECT_THAT(md, HasSubstr("**Partial grid: 6 of the configuration's 8 cells have a stored run"));
+  EXPECT_THAT(md, HasSubstr("- Table 3, `configs/std.yaml`, partial grid: 6 of 8 cells:"));
+}
+
 TEST(Report, NothingStoredOrNoGnuplotIsAClearErrorAndWritesNothing) {
   Fixture f;
   const std::string out = f.dir.file("results/REPORT.md");

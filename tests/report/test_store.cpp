@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <tuple>
+
 #include <sqlite3.h>
 
 #include <gtest/gtest.h>
@@ -288,27 +290,54 @@ TEST(Table, PaperShapeMeanStdBestAndFailures) {
   EXPECT_TRUE(t.rows[1].cells[1].best);   // C: the failed adaptive run cannot win
   EXPECT_EQ(t.rows[3].cells[1].failed, 1);
   const std::string md = render_markdown(t);
-  EXPECT_NE(md.find("| Floating result |  | 9.00 | 8.00 |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| 2-bit (3 points) | Direct | 40.00 | **30.00** |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| Floating result |  | 9.00 (1 seed) | 8.00 (1 seed) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 2-bit (3 points) | Direct | 40.00 (1 seed) | **30.00 (1 seed)** |"), std::string::npos) << md;
   EXPECT_NE(md.find("|  | Conventional | 13.00 ± 1.41 |  |"), std::string::npos) << md;
-  EXPECT_NE(md.find("|  | Adaptive | **11.00** | failed |"), std::string::npos) << md;
+  EXPECT_NE(md.find("|  | Adaptive | **11.00 (1 seed)** | failed |"), std::string::npos) << md;
   const std::string csv = render_csv(t);
   EXPECT_NE(csv.find("2,adaptive,L,11.0000,0.0000,1,0,1\n"), std::string::npos) << csv;
   EXPECT_NE(csv.find("2,adaptive,C,,,0,1,0\n"), std::string::npos) << csv;
   const std::string tex = render_latex(t);
   EXPECT_NE(tex.find("\\begin{tabular}{llrr}\n\\toprule\n & & L & C \\\\\n\\midrule\n"), std::string::npos) << tex;
-  EXPECT_NE(tex.find("Floating result &  & 9.00 & 8.00 \\\\\n\\midrule\n2-bit (3 points) & Direct & 40.00 & "
-                     "\\textbf{30.00} \\\\\n"),
+  EXPECT_NE(tex.find("Floating result &  & 9.00 (1 seed) & 8.00 (1 seed) \\\\\n\\midrule\n2-bit (3 points) & Direct & "
+                     "40.00 (1 seed) & \\textbf{30.00 (1 seed)} \\\\\n"),
             std::string::npos)
       << tex;
   EXPECT_NE(tex.find(" & Conventional & 13.00 $\\pm$ 1.41 &  \\\\\n"), std::string::npos) << tex;
-  EXPECT_NE(tex.find(" & Adaptive & \\textbf{11.00} & failed \\\\\n\\bottomrule"), std::string::npos) << tex;
+  EXPECT_NE(tex.find(" & Adaptive & \\textbf{11.00 (1 seed)} & failed \\\\\n\\bottomrule"), std::string::npos) << tex;
 
   // Language models: bits per character to three decimals, named as such.
   t.metric = "bits per character";
   EXPECT_EQ(render_markdown(t).rfind("Test bits per character (BPC) of experiment `exp`", 0), 0u);
-  EXPECT_NE(render_markdown(t).find("| Floating result |  | 9.000 | 8.000 |"), std::string::npos);
+  EXPECT_NE(render_markdown(t).find("| Floating result |  | 9.000 (1 seed) | 8.000 (1 seed) |"), std::string::npos);
   EXPECT_EQ(render_csv(t).rfind("bits,method,network,test_bpc_mean,test_bpc_std,", 0), 0u);
+}
+
+TEST(Table, PartialGridSaysSoAndEvenSeedsNeedNoCount) {
+  std::vector<RunRecord> runs;
+  for (int seed : {1, 2}) {
+    for (const auto& [method, bits, v] : {std::tuple<const char*, int, double>{"float", 0, 9.0 + seed},
+                                          {"adaptive", 2, 11.0 + seed}}) {
+      RunRecord r = sample_run(std::string(method) + std::to_string(seed), method, bits, v);
+      r.seed = seed;
+      runs.push_back(r);
+    }
+  }
+  Table t = build_table("exp", runs);
+  t.grid_cells = 4;  // every cell of the configuration has its run
+  std::string md = render_markdown(t);
+  EXPECT_NE(md.find("| Floating result |  | 10.50 ± 0.71 |"), std::string::npos) << md;
+  EXPECT_EQ(md.find("seed"), std::string::npos) << md;
+  EXPECT_EQ(md.find("Partial grid"), std::string::npos) << md;
+  EXPECT_EQ(partial_grid_note(t), "");
+
+  t.grid_cells = 6;  // a third seed still to run
+  md = render_markdown(t);
+  EXPECT_NE(md.find("**Partial grid: 4 of the configuration's 6 cells have a stored run"), std::string::npos) << md;
+  EXPECT_NE(render_latex(t).find("% Partial grid: 4 of the configuration's 6 cells"), std::string::npos);
+
+  t.grid_cells = 0;  // not known: nothing claimed either way
+  EXPECT_EQ(render_markdown(t).find("Partial grid"), std::string::npos);
 }
 
 }  // namespace
