@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <ctime>
 #include <map>
 #include <set>
 
@@ -120,9 +122,40 @@ std::string left_out_note(int other_settings, int older_scheme, int stale) {
                      fmt::join(parts, " and "));
 }
 
+std::optional<double> parse_utc_time(const std::string& iso) {
+  std::tm tm{};
+  char zone = 0;
+  int consumed = 0;
+  if (std::sscanf(iso.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                  &tm.tm_min, &tm.tm_sec, &zone, &consumed) != 7 ||
+      zone != 'Z' || static_cast<std::size_t>(consumed) != iso.size())
+    return std::nullopt;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<double>(timegm(&tm));
+}
+
+double union_length(std::vector<std::pair<double, double>> intervals) {
+  std::sort(intervals.begin(), intervals.end());
+  double total = 0, start = 0, end = 0;
+  bool open = false;
+  for (const auto& [a, b] : intervals) {
+    if (open && a <= end) {
+      end = std::max(end, b);
+      continue;
+    }
+    if (open) total += end - start;
+    start = a, end = b, open = true;
+  }
+  if (open) total += end - start;
+  return total;
+}
+
 Table build_table(const std::string& experiment, const std::vector<RunRecord>& runs) {
   Table t;
   t.experiment = experiment;
+  std::vector<std::pair<double, double>> intervals;
+  bool times_parse = true;
   // (bits, method) -> column -> values
   std::map<std::pair<int, int>, std::map<std::string, std::vector<const RunRecord*>>> groups;
   for (const auto& r : runs) {
@@ -136,6 +169,9 @@ Table build_table(const std::string& experiment, const std::vector<RunRecord>& r
     t.total_wall_s += r.wall_s;
     if (t.first_started.empty() || r.started_at < t.first_started) t.first_started = r.started_at;
     if (r.finished_at > t.last_finished) t.last_finished = r.finished_at;
+    const auto started = parse_utc_time(r.started_at), finished = parse_utc_time(r.finished_at);
+    if (started && finished && *finished >= *started) intervals.emplace_back(*started, *finished);
+    else times_parse = false;
     const methods::MethodKind* method = find_row(methods::method_kinds(), r.method);
     if (r.status == "ok" && method && method->trains) {
       Table::Endings& e = method->is_baseline() ? t.float_endings : t.retrain_endings;
@@ -143,6 +179,7 @@ Table build_table(const std::string& experiment, const std::vector<RunRecord>& r
       ++(kind == "schedule" ? e.schedule : kind == "cap" ? e.cap : e.unknown);
     }
   }
+  if (times_parse) t.busy_wall_s = union_length(intervals);
   for (const auto& [key, by_column] : groups) {
     TableRow row;
     row.bits = key.first;
@@ -284,10 +321,13 @@ std::string render_markdown(const Table& t, const PaperTable* paper) {
     out += fmt::format("| {} | {} | {} |\n", section, methods::is_baseline(row.method) ? "" : method_title(row.method),
                        fmt::join(cells, " | "));
   }
-  out += fmt::format("\nProduced by {} at commit {} on {}; {} runs, {:.1f} min of run time summed, {} to {}.\n",
+  out += fmt::format("\nProduced by {} at commit {} on {}; {} runs, {:.1f} min of run time summed{}, {} to {}.\n",
                      t.command.empty() ? "qretrain" : "`" + t.command + "`", fmt::join(t.commits, ", "),
-                     fmt::join(t.machines, "; "), runs_count(t), t.total_wall_s / 60.0, t.first_started,
-                     t.last_finished);
+                     fmt::join(t.machines, "; "), runs_count(t), t.total_wall_s / 60.0,
+                     t.busy_wall_s > 0 ? fmt::format(", {:.1f} min of wall time with at least one of them running",
+                                                     t.busy_wall_s / 60.0)
+                                       : "",
+                     t.first_started, t.last_finished);
   if (const std::string note = partial_grid_note(t); !note.empty()) out += "**" + note + "**\n";
   if (const std::string note = endings_note(t); !note.empty()) out += note + "\n";
   if (const std::string note = left_out_note(t.other_settings, t.older_scheme, t.stale); !note.empty())

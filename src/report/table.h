@@ -3,7 +3,9 @@
 // (bit width, network) marked. Formats stored values only.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "report/paper.h"
@@ -33,6 +35,10 @@ struct Table {
   std::vector<std::string> commits, machines;
   std::string first_started, last_finished;  // ISO times over all runs
   double total_wall_s = 0;                   // summed wall time of the runs
+  // Wall time during which at least one of the runs was going (the union of
+  // their start-to-finish intervals): a grid's wall time even when it ran in
+  // several sweeps on several days. 0 when the stored times do not parse.
+  double busy_wall_s = 0;
   std::string command;                       // how the runs were produced (set by the caller)
   std::string metric = "error rate";         // data::Dataset::metric (set by the caller)
   // How the weights are quantized beyond each row's method and bit width
@@ -63,6 +69,11 @@ std::string endings_note(const Table& t);
 const std::vector<std::string>& method_order();
 
 Table build_table(const std::string& experiment, const std::vector<RunRecord>& runs);
+// Seconds since the epoch of a stored UTC time ("2026-12-07T02:41:02Z"), or
+// nothing when it is not one.
+std::optional<double> parse_utc_time(const std::string& iso);
+// The total length of the union of [start, end] intervals, in seconds.
+double union_length(std::vector<std::pair<double, double>> intervals);
 // The table of one configuration's runs, with the left-out counts set.
 Table build_table(const std::string& experiment, const Selection& selection);
 // The footer line of a partial grid ("" when every cell has a run or

@@ -313,6 +313,36 @@ TEST(Table, PaperShapeMeanStdBestAndFailures) {
   EXPECT_EQ(render_csv(t).rfind("bits,method,network,test_bpc_mean,test_bpc_std,", 0), 0u);
 }
 
+TEST(Table, WallTimeIsTheUnionOfTheRunsIntervalsAcrossSweeps) {
+  EXPECT_EQ(parse_utc_time("1970-01-02T00:00:10Z"), std::optional<double>(86410.0));
+  EXPECT_EQ(parse_utc_time("2026-12-07T02:41:02Z"), std::optional<double>(1796611262.0));  // date -u -d @1796611262
+  EXPECT_FALSE(parse_utc_time("t0"));
+  EXPECT_FALSE(parse_utc_time("2026-12-07T02:41:02+01:00"));
+  EXPECT_FALSE(parse_utc_time("2026-12-07T02:41:02Z trailing"));
+  // [0,10] and [5,20] overlap into [0,20] (20 s), [30,40] stands apart (10 s), [32,35] lies inside it.
+  EXPECT_DOUBLE_EQ(union_length({{30, 40}, {0, 10}, {32, 35}, {5, 20}}), 30.0);
+  EXPECT_DOUBLE_EQ(union_length({}), 0.0);
+
+  // Two runs side by side for 10 minutes, then one more a day later for 5.
+  std::vector<RunRecord> runs;
+  auto add = [&](const std::string& key, const std::string& from, const std::string& to) {
+    RunRecord r = sample_run(key, "float", 0, 9.0);
+    r.started_at = from, r.finished_at = to, r.wall_s = 60;
+    runs.push_back(r);
+  };
+  add("a", "2026-12-01T10:00:00Z", "2026-12-01T10:10:00Z");
+  add("b", "2026-12-01T10:02:00Z", "2026-12-01T10:08:00Z");
+  add("c", "2026-12-02T09:00:00Z", "2026-12-02T09:05:00Z");
+  const Table t = build_table("exp", runs);
+  EXPECT_DOUBLE_EQ(t.busy_wall_s, 15 * 60.0);
+  EXPECT_NE(render_markdown(t).find("3.0 min of run time summed, 15.0 min of wall time with at least one of them "
+                                    "running, 2026-12-01T10:00:00Z to 2026-12-02T09:05:00Z."),
+            std::string::npos)
+      << render_markdown(t);
+  runs[1].started_at = "t0";  // a time that does not parse: no wall time claimed
+  EXPECT_EQ(build_table("exp", runs).busy_wall_s, 0.0);
+}
+
 TEST(Table, PartialGridSaysSoAndEvenSeedsNeedNoCount) {
   std::vector<RunRecord> runs;
   for (int seed : {1, 2}) {
