@@ -6,17 +6,23 @@
 # are written into results/. Commit results/cells and results/NAME* as they
 # come (the script does not commit).
 #
-#   scripts/paper-grids.sh [--jobs N] [CONFIG...]
+# --tables-only writes the tables and comparisons from the cells stored so
+# far without running any: a grid stopped part-way (a session ended) is then
+# committed as a partial table, whose footer says how many cells it has.
+#
+#   scripts/paper-grids.sh [--jobs N] [--tables-only] [CONFIG...]
 #   (default: Tables 2, 3, 1, 4 on the stand-ins, cheapest first; the issue-18
 #   comparison is configs/beyond_fmnist_L.yaml and configs/beyond_standin_256.yaml)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=2
+tables_only=0
 configs=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --jobs) jobs=$2; shift 2 ;;
-    -*) echo "usage: $0 [--jobs N] [CONFIG...]" >&2; exit 2 ;;
+    --tables-only) tables_only=1; shift ;;
+    -*) echo "usage: $0 [--jobs N] [--tables-only] [CONFIG...]" >&2; exit 2 ;;
     *) configs+=("$1"); shift ;;
   esac
 done
@@ -29,7 +35,7 @@ for config in "${configs[@]}"; do
   name=$(basename "$config" .yaml)
   echo "== $name: $(date -u +%FT%TZ)"
   # 130: stopped by a signal (run again to continue); anything else non-zero is an error.
-  "$bin" sweep --config "$config" --jobs "$jobs" --set runtime.progress=off
+  [ $tables_only = 1 ] || "$bin" sweep --config "$config" --jobs "$jobs" --set runtime.progress=off
   "$bin" table --config "$config" -o "results/$name.md"
   pairs="adaptive,conventional"
   case "$name" in
@@ -44,5 +50,5 @@ for config in "${configs[@]}"; do
   for pair in $pairs; do
     "$bin" table --config "$config" --compare "$pair" -o "results/${name}_compare_${pair//,/_vs_}.md"
   done
-  echo "== $name complete: $(date -u +%FT%TZ)"
+  echo "== $name tables written: $(date -u +%FT%TZ)"
 done

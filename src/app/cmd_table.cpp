@@ -41,8 +41,8 @@ int cmd_table(const CommonOptions& common, const std::string& format, const std:
         throw UserError(fmt::format("--compare: expected two different methods A,B (of: {}), got '{}'",
                                     fmt::join(known, ", "), compare));
     text = report::render_comparison(report::compare_methods(runs, a, b), data::metric_of_kind(cfg.dataset.kind));
-    if (const std::string note = report::left_out_note(selected.other_settings, selected.older_scheme); !note.empty())
-      text += "\n" + note + "\n";
+    text += fmt::format("\nCompared by `qretrain table --config {} --compare {}`. The runs:\n", cfg.source, compare);
+    text += report::render_footer(config_table(common, cfg, store));
   }
   write_output(text, output);
   return 0;

@@ -129,8 +129,8 @@ std::string weight_setting(const config::ExperimentConfig& cfg) {
   return fmt::format("{}", fmt::join(parts, "; "));
 }
 
-std::string render_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
-                         const report::Store& store, const std::string& format) {
+report::Table config_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
+                           const report::Store& store) {
   const std::vector<std::string> cells = config_cell_keys(cfg);
   report::Table table = report::build_table(cfg.name, store.select(cfg.name, cells));
   table.grid_cells = static_cast<int>(cells.size());
@@ -139,6 +139,12 @@ std::string render_table(const CommonOptions& common, const config::ExperimentCo
     if (o.rfind("runtime.", 0) != 0) table.command += " --set " + o;  // runtime settings do not change results
   table.metric = data::metric_of_kind(cfg.dataset.kind);
   table.weights = weight_setting(cfg);
+  return table;
+}
+
+std::string render_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
+                         const report::Store& store, const std::string& format) {
+  const report::Table table = config_table(common, cfg, store);
   std::optional<report::PaperTable> paper;
   if (!cfg.report_paper.empty()) paper = report::load_paper_table(cfg.report_paper);
   const report::PaperTable* p = paper ? &*paper : nullptr;

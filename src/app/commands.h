@@ -8,6 +8,7 @@
 
 #include "report/paper_report.h"
 #include "report/store.h"
+#include "report/table.h"
 
 namespace qretrain::config { struct ExperimentConfig; }
 namespace qretrain::data { struct Dataset; }
@@ -73,6 +74,10 @@ std::string experiment_log_file(const config::ExperimentConfig& cfg);
 std::string weight_setting(const config::ExperimentConfig& cfg);
 // A config's table (md, csv or tex) from the store, with the paper's numbers;
 // its footer names the command with the --set overrides that shaped it.
+// The table of the config's stored runs, with its provenance (command,
+// grid size, metric, weight setting) filled in.
+report::Table config_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
+                           const report::Store& store);
 std::string render_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
                          const report::Store& store, const std::string& format);
 

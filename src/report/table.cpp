@@ -321,7 +321,12 @@ std::string render_markdown(const Table& t, const PaperTable* paper) {
     out += fmt::format("| {} | {} | {} |\n", section, methods::is_baseline(row.method) ? "" : method_title(row.method),
                        fmt::join(cells, " | "));
   }
-  out += fmt::format("\nProduced by {} at commit {} on {}; {} runs, {:.1f} min of run time summed{}, {} to {}.\n",
+  return out + "\n" + render_footer(t);
+}
+
+std::string render_footer(const Table& t) {
+  std::string out;
+  out += fmt::format("Produced by {} at commit {} on {}; {} runs, {:.1f} min of run time summed{}, {} to {}.\n",
                      t.command.empty() ? "qretrain" : "`" + t.command + "`", fmt::join(t.commits, ", "),
                      fmt::join(t.machines, "; "), runs_count(t), t.total_wall_s / 60.0,
                      t.busy_wall_s > 0 ? fmt::format(", {:.1f} min of wall time with at least one of them running",

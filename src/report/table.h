@@ -85,6 +85,10 @@ int runs_count(const Table& t);
 std::string left_out_note(int other_settings, int older_scheme, int stale = 0);
 // With `paper`, each column is followed by the paper's value for that cell.
 std::string render_markdown(const Table& t, const PaperTable* paper = nullptr);
+// Where the table's runs come from (command, commits, machines, run and wall
+// time), whether its grid is partial, how their training ended and what was
+// left out: the lines under a Markdown table, also under a --compare.
+std::string render_footer(const Table& t);
 // The same as a LaTeX table (booktabs rules), for papers.
 std::string render_latex(const Table& t, const PaperTable* paper = nullptr);
 // Tidy CSV: one line per (bits, method, network) with mean, std, seeds, best

@@ -27,6 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 using qretrain::testing::CommandResult;
 using qretrain::testing::run_qretrain;
@@ -239,6 +240,22 @@ TEST_F(StoredGrid, TableToFileEqualsStandardOutputAndReplacesTheFileWhole) {
   ASSERT_EQ(float32.size(), 2u);
   EXPECT_THAT(slurp(dir() / "t.md"),
               HasSubstr(fmt::format("| Floating result |  | {:.2f} ± {:.2f} |", mean_of(float32), sample_std(float32))));
+}
+
+// A --compare says which runs it paired, as a table's footer does; a config
+// with a seed not run yet gives a partial table that says so.
+TEST_F(StoredGrid, CompareNamesItsRunsAndAPartialGridSaysSo) {
+  const auto compared = run_qretrain("table --config g.yaml --compare adaptive,direct", dir());
+  ASSERT_EQ(compared.exit_code, 0) << compared.err;
+  EXPECT_THAT(compared.out, HasSubstr("Compared by `qretrain table --config g.yaml --compare adaptive,direct`."));
+  EXPECT_THAT(compared.out, HasSubstr("Produced by `qretrain run/sweep --config g.yaml` at commit "));
+  EXPECT_THAT(compared.out, HasSubstr("; 20 runs, "));
+  EXPECT_THAT(compared.out, Not(HasSubstr("Partial grid")));
+
+  const auto partial = run_qretrain("table --config g.yaml --set seeds=[1,2,3]", dir());
+  ASSERT_EQ(partial.exit_code, 0) << partial.err;
+  EXPECT_THAT(partial.out, HasSubstr("**Partial grid: 20 of the configuration's 30 cells have a stored run"));
+  EXPECT_THAT(partial.out, HasSubstr("`qretrain run/sweep --config g.yaml --set seeds=[1,2,3]`"));
 }
 
 // `export --format csv`: one row per evaluation point of every run of the
