@@ -77,6 +77,13 @@ std::vector<std::string> config_cell_keys(const config::ExperimentConfig& cfg) {
   return keys;
 }
 
+std::vector<std::string> config_networks(const config::ExperimentConfig& cfg) {
+  std::vector<std::string> labels;
+  for (const auto& cell : methods::expand_grid(cfg).cells)
+    if (std::find(labels.begin(), labels.end(), cell.network) == labels.end()) labels.push_back(cell.network);
+  return labels;
+}
+
 report::Selection stored_runs(const report::Store& store, const config::ExperimentConfig& cfg,
                               const CommonOptions& common) {
   report::Selection selected = store.select(cfg.name, config_cell_keys(cfg));
@@ -134,6 +141,7 @@ report::Table config_table(const CommonOptions& common, const config::Experiment
   const std::vector<std::string> cells = config_cell_keys(cfg);
   report::Table table = report::build_table(cfg.name, store.select(cfg.name, cells));
   table.grid_cells = static_cast<int>(cells.size());
+  report::order_columns(table, config_networks(cfg));
   table.command = "qretrain run/sweep --config " + cfg.source;
   for (const auto& o : common.overrides)
     if (o.rfind("runtime.", 0) != 0) table.command += " --set " + o;  // runtime settings do not change results
@@ -235,6 +243,7 @@ std::vector<report::SourceRuns> read_sources(const std::vector<std::string>& con
     s.stand_in = !data::dataset_kind(cfg.dataset.kind).is_paper_corpus();
     s.first_seed = cfg.seeds.empty() ? 1 : cfg.seeds.front();
     s.cell_keys = config_cell_keys(cfg);
+    s.networks = config_networks(cfg);
     out.push_back(report::read_source(s));
   }
   return out;

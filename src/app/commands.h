@@ -48,6 +48,8 @@ void merge_archive(const config::ExperimentConfig& cfg);
 std::string existing_store_path(const config::ExperimentConfig& cfg, const CommonOptions& common);
 // The cell keys a config (with its --set overrides) expands to.
 std::vector<std::string> config_cell_keys(const config::ExperimentConfig& cfg);
+// The config's network labels (the tables' columns) in its grid's order.
+std::vector<std::string> config_networks(const config::ExperimentConfig& cfg);
 // The runs of exactly this configuration (never runs of the same experiment
 // name made with other settings); a clear error when there are none yet.
 report::Selection stored_runs(const report::Store& store, const config::ExperimentConfig& cfg,

@@ -61,6 +61,7 @@ Table source_table(const SourceRuns& s) {
   t.command = run_command(s.source);
   t.metric = s.source.metric;
   t.grid_cells = static_cast<int>(s.source.cell_keys.size());
+  order_columns(t, s.source.networks);
   return t;
 }
 

@@ -23,6 +23,7 @@ struct Source {
   bool stand_in = false;     // its dataset is not the paper's (e.g. Fashion-MNIST for SVHN)
   int first_seed = 1;        // the config's first seed (figures)
   std::vector<std::string> cell_keys;  // the config's cells: only their runs are read
+  std::vector<std::string> networks;   // the config's network labels, the tables' column order
 };
 
 // A source with what its store holds.

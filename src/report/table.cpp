@@ -6,6 +6,7 @@
 #include <ctime>
 #include <map>
 #include <set>
+#include <type_traits>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -120,6 +121,24 @@ std::string left_out_note(int other_settings, int older_scheme, int stale) {
   if (parts.empty()) return "";
   return fmt::format("Not shown: {} of this experiment in the store (`qretrain export --all` lists every run).",
                      fmt::join(parts, " and "));
+}
+
+void order_columns(Table& t, const std::vector<std::string>& order) {
+  std::vector<std::size_t> perm;
+  for (const auto& name : order) {
+    auto it = std::find(t.columns.begin(), t.columns.end(), name);
+    const auto index = static_cast<std::size_t>(it - t.columns.begin());
+    if (it != t.columns.end() && std::find(perm.begin(), perm.end(), index) == perm.end()) perm.push_back(index);
+  }
+  for (std::size_t i = 0; i < t.columns.size(); ++i)
+    if (std::find(perm.begin(), perm.end(), i) == perm.end()) perm.push_back(i);
+  auto permuted = [&](const auto& v) {
+    std::decay_t<decltype(v)> out;
+    for (std::size_t i : perm) out.push_back(v[i]);
+    return out;
+  };
+  t.columns = permuted(t.columns);
+  for (auto& row : t.rows) row.cells = permuted(row.cells);
 }
 
 std::optional<double> parse_utc_time(const std::string& iso) {

@@ -69,6 +69,10 @@ std::string endings_note(const Table& t);
 const std::vector<std::string>& method_order();
 
 Table build_table(const std::string& experiment, const std::vector<RunRecord>& runs);
+// Puts the columns in `order` (the config's networks, e.g. L, C, V as the
+// paper has them) instead of the order their runs were stored in; columns
+// not named keep their order after those named.
+void order_columns(Table& t, const std::vector<std::string>& order);
 // Seconds since the epoch of a stored UTC time ("2026-12-07T02:41:02Z"), or
 // nothing when it is not one.
 std::optional<double> parse_utc_time(const std::string& iso);

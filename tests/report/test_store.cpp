@@ -343,6 +343,27 @@ TEST(Table, WallTimeIsTheUnionOfTheRunsIntervalsAcrossSweeps) {
   EXPECT_EQ(build_table("exp", runs).busy_wall_s, 0.0);
 }
 
+TEST(Table, ColumnsFollowTheConfigsNetworkOrder) {
+  std::vector<RunRecord> runs;
+  for (const auto& [net, v] : {std::pair<const char*, double>{"C", 8.0}, {"V", 7.0}, {"L", 9.0}}) {
+    RunRecord r = sample_run(std::string("f") + net, "float", 0, v);
+    r.network = net;
+    runs.push_back(r);
+  }
+  RunRecord direct = sample_run("dL", "direct", 2, 30.0);  // L only: the other columns of its row are empty
+  runs.push_back(direct);
+  Table t = build_table("exp", runs);
+  ASSERT_EQ(t.columns, (std::vector<std::string>{"C", "V", "L"}));  // as stored
+  order_columns(t, {"L", "C", "X"});  // X has no runs; V is not named
+  EXPECT_EQ(t.columns, (std::vector<std::string>{"L", "C", "V"}));
+  EXPECT_DOUBLE_EQ(t.rows[0].cells[0].mean, 9.0);
+  EXPECT_DOUBLE_EQ(t.rows[0].cells[1].mean, 8.0);
+  EXPECT_DOUBLE_EQ(t.rows[0].cells[2].mean, 7.0);
+  EXPECT_EQ(t.rows[1].cells[0].n, 1);
+  EXPECT_EQ(t.rows[1].cells[1].n + t.rows[1].cells[2].n, 0);
+  EXPECT_NE(render_markdown(t).find("| Floating result |  | 9.00 | 8.00 | 7.00 |"), std::string::npos);
+}
+
 TEST(Table, PartialGridSaysSoAndEvenSeedsNeedNoCount) {
   std::vector<RunRecord> runs;
   for (int seed : {1, 2}) {
