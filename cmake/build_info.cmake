@@ -1,11 +1,12 @@
 # Writes build_info.cpp with the current git commit; rewritten only when it
 # changes, so every build records the commit it was made from without
 # recompiling anything else. "-dirty" means the program's own sources (src/,
-# the CMake files) differ from that commit: an edited README or a result file
-# written while a grid runs does not make the program another one.
+# the CMake files) differ from that commit, or a source file there is not
+# committed yet (CMake compiles every file it finds); an edited README or a
+# result file written while a grid runs does not make the program another one.
 execute_process(COMMAND git rev-parse --short=12 HEAD WORKING_DIRECTORY ${SRC}
   OUTPUT_VARIABLE commit OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-execute_process(COMMAND git status --porcelain --untracked-files=no -- src CMakeLists.txt cmake WORKING_DIRECTORY ${SRC}
+execute_process(COMMAND git status --porcelain --untracked-files=normal -- src CMakeLists.txt cmake WORKING_DIRECTORY ${SRC}
   OUTPUT_VARIABLE dirty OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
 if(NOT commit)
   set(commit "unknown")

@@ -36,7 +36,11 @@ for config in "${configs[@]}"; do
   echo "== $name: $(date -u +%FT%TZ)"
   # 130: stopped by a signal (run again to continue); anything else non-zero is an error.
   [ $tables_only = 1 ] || "$bin" sweep --config "$config" --jobs "$jobs" --set runtime.progress=off
-  "$bin" table --config "$config" -o "results/$name.md"
+  if ! "$bin" table --config "$config" -o "results/$name.md"; then
+    # Nothing stored yet: with --tables-only go on with the next config.
+    [ $tables_only = 1 ] && { echo "== $name: no results yet, no table written"; continue; }
+    exit 1
+  fi
   pairs="adaptive,conventional"
   case "$name" in
     # Fig. 2 runs adaptive alone: its CSV is the plotted step sizes, nothing to pair.

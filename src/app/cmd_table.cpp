@@ -41,8 +41,10 @@ int cmd_table(const CommonOptions& common, const std::string& format, const std:
         throw UserError(fmt::format("--compare: expected two different methods A,B (of: {}), got '{}'",
                                     fmt::join(known, ", "), compare));
     text = report::render_comparison(report::compare_methods(runs, a, b), data::metric_of_kind(cfg.dataset.kind));
-    text += fmt::format("\nCompared by `qretrain table --config {} --compare {}`. The runs:\n", cfg.source, compare);
-    text += report::render_footer(config_table(common, cfg, store));
+    const report::Table pair = config_table(common, cfg, store, {a, b});
+    text += fmt::format("\nCompared by `qretrain table --config {}{} --compare {}`. The runs of {} and {}:\n",
+                        cfg.source, result_overrides(common), compare, a, b);
+    text += report::render_footer(pair);
   }
   write_output(text, output);
   return 0;

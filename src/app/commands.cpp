@@ -136,15 +136,25 @@ std::string weight_setting(const config::ExperimentConfig& cfg) {
   return fmt::format("{}", fmt::join(parts, "; "));
 }
 
+std::string result_overrides(const CommonOptions& common) {
+  std::string out;
+  for (const auto& o : common.overrides)
+    if (o.rfind("runtime.", 0) != 0) out += " --set " + o;  // runtime settings do not change results
+  return out;
+}
+
 report::Table config_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
-                           const report::Store& store) {
-  const std::vector<std::string> cells = config_cell_keys(cfg);
+                           const report::Store& store, const std::vector<std::string>& only_methods) {
+  std::vector<std::string> cells;
+  for (const auto& cell : methods::expand_grid(cfg).cells)
+    if (only_methods.empty() ||
+        std::find(only_methods.begin(), only_methods.end(), cell.method) != only_methods.end())
+      cells.push_back(cell.key);
   report::Table table = report::build_table(cfg.name, store.select(cfg.name, cells));
   table.grid_cells = static_cast<int>(cells.size());
+  table.seeds = static_cast<int>(cfg.seeds.size());
   report::order_columns(table, config_networks(cfg));
-  table.command = "qretrain run/sweep --config " + cfg.source;
-  for (const auto& o : common.overrides)
-    if (o.rfind("runtime.", 0) != 0) table.command += " --set " + o;  // runtime settings do not change results
+  table.command = "qretrain run/sweep --config " + cfg.source + result_overrides(common);
   table.metric = data::metric_of_kind(cfg.dataset.kind);
   table.weights = weight_setting(cfg);
   return table;
@@ -244,6 +254,7 @@ std::vector<report::SourceRuns> read_sources(const std::vector<std::string>& con
     s.first_seed = cfg.seeds.empty() ? 1 : cfg.seeds.front();
     s.cell_keys = config_cell_keys(cfg);
     s.networks = config_networks(cfg);
+    s.seeds = static_cast<int>(cfg.seeds.size());
     out.push_back(report::read_source(s));
   }
   return out;

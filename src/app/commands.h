@@ -74,12 +74,15 @@ std::string experiment_log_file(const config::ExperimentConfig& cfg);
 // How a config quantizes the weights beyond the paper's setting (granularity,
 // per-layer bit widths), "" for the paper's: the tables' caption shows it.
 std::string weight_setting(const config::ExperimentConfig& cfg);
+// The command line's --set overrides that change results (" --set K=V ..."):
+// runtime.* settings are left out, they do not.
+std::string result_overrides(const CommonOptions& common);
+// The table of the config's stored runs (of `only_methods` when given), with
+// its provenance (command, grid size, seeds, metric, weight setting).
+report::Table config_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
+                           const report::Store& store, const std::vector<std::string>& only_methods = {});
 // A config's table (md, csv or tex) from the store, with the paper's numbers;
 // its footer names the command with the --set overrides that shaped it.
-// The table of the config's stored runs, with its provenance (command,
-// grid size, metric, weight setting) filled in.
-report::Table config_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
-                           const report::Store& store);
 std::string render_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
                          const report::Store& store, const std::string& format);
 

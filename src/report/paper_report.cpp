@@ -61,16 +61,15 @@ Table source_table(const SourceRuns& s) {
   t.command = run_command(s.source);
   t.metric = s.source.metric;
   t.grid_cells = static_cast<int>(s.source.cell_keys.size());
+  t.seeds = s.source.seeds;
   order_columns(t, s.source.networks);
   return t;
 }
 
-// ", partial grid: 88 of 330 cells", or "" for a complete one.
+// ", partial grid: 92 of 330 runs", or "" for a complete one.
 std::string partial_label(const SourceRuns& s) {
-  const Table t = source_table(s);
-  const int runs = runs_count(t);
-  if (t.grid_cells <= 0 || runs >= t.grid_cells) return "";
-  return fmt::format(", partial grid: {} of {} cells", runs, t.grid_cells);
+  const std::string label = partial_grid_label(source_table(s));
+  return label.empty() ? "" : ", " + label;
 }
 
 std::string csv_field(const std::string& v) {
@@ -360,12 +359,11 @@ int write_report(const ReportInput& in, const std::string& output) {
                         s.store_exists ? "no runs in its store" : "no store");
       return;
     }
-    const std::size_t cells = s.source.cell_keys.size();
-    md += fmt::format("| {} | `{}` | {} | {} | {} | {} |\n", label, s.source.config_path,
+    const std::string partial = partial_grid_label(source_table(s));
+    md += fmt::format("| {} | `{}` | {} | {}{} | {} | {} |\n", label, s.source.config_path,
                       s.source.stand_in ? fmt::format("{} (stand-in for {})", datasets_of(s), paper_dataset)
                                         : datasets_of(s),
-                      s.runs.size() < cells ? fmt::format("{} of {} cells", s.runs.size(), cells)
-                                            : std::to_string(s.runs.size()),
+                      s.runs.size(), partial.empty() ? "" : " (" + partial + ")",
                       join_unique(s.runs, &RunRecord::commit, ", "),
                       join_unique(s.runs, &RunRecord::machine, "; "));
   };

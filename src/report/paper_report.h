@@ -24,6 +24,7 @@ struct Source {
   int first_seed = 1;        // the config's first seed (figures)
   std::vector<std::string> cell_keys;  // the config's cells: only their runs are read
   std::vector<std::string> networks;   // the config's network labels, the tables' column order
+  int seeds = 0;                       // the config's seed count
 };
 
 // A source with what its store holds.

@@ -39,22 +39,23 @@ bool is_bpc(const Table& t) { return t.metric == "bits per character"; }
 // third decimal at 6 bits).
 int decimals(const Table& t) { return is_bpc(t) ? 3 : 2; }
 
-// The most seeds any cell of the table has.
-int most_seeds(const Table& t) {
-  int most = 0;
+// The seeds a full cell has: the config's seed count where the caller set it,
+// else the most any cell of the table has.
+int full_seeds(const Table& t) {
+  int most = t.seeds;
   for (const auto& row : t.rows)
     for (const auto& c : row.cells) most = std::max(most, c.n);
   return most;
 }
 
-// A cell with fewer seeds than the table's fullest says how many it has: a
-// mean over one seed must not pass for a mean over three.
-std::string format_cell(const TableCell& c, bool markdown, int digits, int most) {
+// A cell with fewer seeds than a full one says how many it has: a mean over
+// one seed must not pass for a mean over three.
+std::string format_cell(const TableCell& c, bool markdown, int digits, int full) {
   if (c.n == 0 && c.failed == 0) return "";
   if (c.n == 0) return c.failed > 1 ? fmt::format("failed ({}x)", c.failed) : "failed";
   std::string v = c.n > 1 ? fmt::format("{:.{}f} ± {:.{}f}", c.mean, digits, c.stdev, digits)
                           : fmt::format("{:.{}f}", c.mean, digits);
-  if (c.n < most) v += fmt::format(" ({} seed{})", c.n, c.n == 1 ? "" : "s");
+  if (c.n < full) v += fmt::format(" ({} seed{})", c.n, c.n == 1 ? "" : "s");
   if (c.failed) v += fmt::format(" ({} failed)", c.failed);
   return markdown && c.best ? "**" + v + "**" : v;
 }
@@ -68,13 +69,28 @@ int runs_count(const Table& t) {
   return n;
 }
 
+int results_count(const Table& t) {
+  int n = 0;
+  for (const auto& row : t.rows)
+    for (const auto& c : row.cells) n += c.n;
+  return n;
+}
+
+std::string partial_grid_label(const Table& t) {
+  const int results = results_count(t);
+  if (t.grid_cells <= 0 || results >= t.grid_cells) return "";
+  return fmt::format("partial grid: {} of {} runs", results, t.grid_cells);
+}
+
 std::string partial_grid_note(const Table& t) {
-  const int runs = runs_count(t);
-  if (t.grid_cells <= 0 || runs >= t.grid_cells) return "";
-  return fmt::format("Partial grid: {} of the configuration's {} cells have a stored run (a sweep of the same config "
-                     "continues it); a blank cell has none yet, and a cell with fewer seeds than the others says how "
-                     "many it has.",
-                     runs, t.grid_cells);
+  const int results = results_count(t);
+  if (t.grid_cells <= 0 || results >= t.grid_cells) return "";
+  const int failed = runs_count(t) - results;
+  return fmt::format("Partial grid: {} of the configuration's {} runs (network × method × bit width × seed) have a "
+                     "result{}; a sweep of the same config continues it{}. A cell with fewer seeds than the config's "
+                     "says how many it has, and a method or network without any result is not shown.",
+                     results, t.grid_cells, failed > 0 ? fmt::format(", {} failed", failed) : "",
+                     failed > 0 ? " (`--retry-failed` runs the failed ones again)" : "");
 }
 
 Table build_table(const std::string& experiment, const Selection& selection) {
@@ -188,9 +204,12 @@ Table build_table(const std::string& experiment, const std::vector<RunRecord>& r
     t.total_wall_s += r.wall_s;
     if (t.first_started.empty() || r.started_at < t.first_started) t.first_started = r.started_at;
     if (r.finished_at > t.last_finished) t.last_finished = r.finished_at;
+    // A float baseline reused from the cache carries the wall time of the
+    // training that made it, earlier: it adds no wall time to this grid.
+    const bool reused = r.note.rfind("reused from the cache", 0) == 0;
     const auto started = parse_utc_time(r.started_at), finished = parse_utc_time(r.finished_at);
-    if (started && finished && *finished >= *started) intervals.emplace_back(*started, *finished);
-    else times_parse = false;
+    if (!started || !finished || *finished < *started) times_parse = false;
+    else if (!reused) intervals.emplace_back(*started, *finished);
     const methods::MethodKind* method = find_row(methods::method_kinds(), r.method);
     if (r.status == "ok" && method && method->trains) {
       Table::Endings& e = method->is_baseline() ? t.float_endings : t.retrain_endings;
@@ -276,11 +295,13 @@ std::string render_latex(const Table& t, const PaperTable* paper) {
     out += "% " + note + "\n";
   if (const std::string note = partial_grid_note(t); !note.empty()) out += "% " + note + "\n";
   out += "\\begin{table}[t]\n\\centering\n";
-  out += fmt::format("\\caption{{{} of experiment {} on {}.{}{} Best method per bit width in bold.}}\n",
+  const std::string partial = partial_grid_label(t);
+  out += fmt::format("\\caption{{{} of experiment {} on {}.{}{}{} Best method per bit width in bold.}}\n",
                      is_bpc(t) ? "Test bits per character" : "Test error (\\%)", latex_escape(t.experiment),
                      latex_escape(fmt::format("{}", fmt::join(t.datasets, ", "))),
                      t.weights.empty() ? "" : " Weights: " + latex_escape(t.weights) + ".",
-                     paper ? " Columns marked (paper): " + latex_escape(paper->title) + "." : "");
+                     paper ? " Columns marked (paper): " + latex_escape(paper->title) + "." : "",
+                     partial.empty() ? "" : " \\textbf{" + latex_escape("P" + partial.substr(1)) + ".}");
   out += fmt::format("\\begin{{tabular}}{{{}}}\n\\toprule\n & & {} \\\\\n\\midrule\n", columns,
                      fmt::join(header, " & "));
   int last_bits = -1;
@@ -291,7 +312,7 @@ std::string render_latex(const Table& t, const PaperTable* paper) {
     std::vector<std::string> cells;
     for (std::size_t col = 0; col < row.cells.size(); ++col) {
       const TableCell& c = row.cells[col];
-      std::string v = format_cell(c, false, digits, most_seeds(t));
+      std::string v = format_cell(c, false, digits, full_seeds(t));
       const auto pm = v.find(" ± ");
       if (pm != std::string::npos) v.replace(pm, std::string(" ± ").size(), " $\\pm$ ");
       cells.push_back(c.best && c.n ? "\\textbf{" + v + "}" : v);
@@ -331,7 +352,7 @@ std::string render_markdown(const Table& t, const PaperTable* paper) {
     last_bits = row.bits;
     std::vector<std::string> cells;
     for (std::size_t col = 0; col < row.cells.size(); ++col) {
-      cells.push_back(format_cell(row.cells[col], true, decimals(t), most_seeds(t)));
+      cells.push_back(format_cell(row.cells[col], true, decimals(t), full_seeds(t)));
       if (paper) {
         auto v = paper->find(row.bits, row.method, t.columns[col]);
         cells.push_back(v ? fmt::format("{:.2f}", *v) : "");

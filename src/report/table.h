@@ -52,6 +52,9 @@ struct Table {
   // a table with fewer stored runs says it is a partial grid, so a grid that
   // is still running is never read as a finished one.
   int grid_cells = 0;
+  // Seeds of the configuration (set by the caller; 0 = not known): a cell with
+  // fewer says how many it has.
+  int seeds = 0;
   // How the training of the table's successful runs ended: the learning-rate
   // schedule ran out (or a plateau rule fired) or the epoch budget cut it
   // off; `unknown` for runs stored before the reason was kept.
@@ -80,11 +83,15 @@ std::optional<double> parse_utc_time(const std::string& iso);
 double union_length(std::vector<std::pair<double, double>> intervals);
 // The table of one configuration's runs, with the left-out counts set.
 Table build_table(const std::string& experiment, const Selection& selection);
-// The footer line of a partial grid ("" when every cell has a run or
-// grid_cells is not set).
+// The footer line of a partial grid: fewer successful runs than the
+// configuration has cells ("" when complete or grid_cells is not set).
 std::string partial_grid_note(const Table& t);
+// The same in short ("partial grid: 92 of 330 runs"), "" when complete.
+std::string partial_grid_label(const Table& t);
 // The number of stored runs (successful or failed) the table shows.
 int runs_count(const Table& t);
+// The number of its successful runs.
+int results_count(const Table& t);
 // The footer line about the experiment's runs a table leaves out ("" when none).
 std::string left_out_note(int other_settings, int older_scheme, int stale = 0);
 // With `paper`, each column is followed by the paper's value for that cell.

@@ -247,15 +247,25 @@ TEST_F(StoredGrid, TableToFileEqualsStandardOutputAndReplacesTheFileWhole) {
 TEST_F(StoredGrid, CompareNamesItsRunsAndAPartialGridSaysSo) {
   const auto compared = run_qretrain("table --config g.yaml --compare adaptive,direct", dir());
   ASSERT_EQ(compared.exit_code, 0) << compared.err;
-  EXPECT_THAT(compared.out, HasSubstr("Compared by `qretrain table --config g.yaml --compare adaptive,direct`."));
-  EXPECT_THAT(compared.out, HasSubstr("Produced by `qretrain run/sweep --config g.yaml` at commit "));
-  EXPECT_THAT(compared.out, HasSubstr("; 20 runs, "));
+  EXPECT_THAT(compared.out, HasSubstr("Compared by `qretrain table --config g.yaml --compare adaptive,direct`. The "
+                                      "runs of adaptive and direct:\nProduced by `qretrain run/sweep --config g.yaml` "
+                                      "at commit "));
+  // 2 networks x 2 seeds x 2 bit widths x the 2 methods; not the float runs.
+  EXPECT_THAT(compared.out, HasSubstr("; 16 runs, "));
   EXPECT_THAT(compared.out, Not(HasSubstr("Partial grid")));
 
   const auto partial = run_qretrain("table --config g.yaml --set seeds=[1,2,3]", dir());
   ASSERT_EQ(partial.exit_code, 0) << partial.err;
-  EXPECT_THAT(partial.out, HasSubstr("**Partial grid: 20 of the configuration's 30 cells have a stored run"));
+  EXPECT_THAT(partial.out, HasSubstr("**Partial grid: 20 of the configuration's 30 runs (network × method × bit "
+                                     "width × seed) have a result"));
   EXPECT_THAT(partial.out, HasSubstr("`qretrain run/sweep --config g.yaml --set seeds=[1,2,3]`"));
+  EXPECT_THAT(partial.out, HasSubstr(" (2 seeds) |"));
+  const auto partial_pair =
+      run_qretrain("table --config g.yaml --set seeds=[1,2,3] --compare adaptive,direct", dir());
+  ASSERT_EQ(partial_pair.exit_code, 0) << partial_pair.err;
+  EXPECT_THAT(partial_pair.out, HasSubstr("Compared by `qretrain table --config g.yaml --set seeds=[1,2,3] --compare "
+                                          "adaptive,direct`."));
+  EXPECT_THAT(partial_pair.out, HasSubstr("**Partial grid: 16 of the configuration's 24 runs"));
 }
 
 // `export --format csv`: one row per evaluation point of every run of the

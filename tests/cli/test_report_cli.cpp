@@ -138,7 +138,7 @@ TEST(CliPaper, ReportWritesMarkdownAndImages) {
   EXPECT_THAT(r.out, HasSubstr("wrote results/REPORT.md; figures (PNG + SVG) in results/report: 1"));
   std::ifstream f(repo.dir.path() / "results" / "REPORT.md");
   const std::string md((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  EXPECT_THAT(md, HasSubstr("| Table 3 | `configs/standin.yaml` | Fashion-MNIST (stand-in for SVHN) | 2 of 10 cells | 0123abcd | "
+  EXPECT_THAT(md, HasSubstr("| Table 3 | `configs/standin.yaml` | Fashion-MNIST (stand-in for SVHN) | 2 (partial grid: 2 of 10 runs) | 0123abcd | "
                             "cli-box |"));
   EXPECT_THAT(md, HasSubstr("![training curves of standin network L](report/curves-standin-L.png)"));
   EXPECT_THAT(md, Not(HasSubstr("Fig. 2")));  // no configs/paper/fig2.yaml here

@@ -241,9 +241,12 @@ TEST(Report, WritesTablesFigureAndCurvesLabelledWithDataCommitAndMachine) {
   EXPECT_EQ(md.rfind("# Results report\n", 0), 0u);
   // Overview: one row per listed config.
   EXPECT_THAT(md, HasSubstr("| Table 3 | `configs/svhn_L.yaml` | not run (no store) | 0 | | |\n"));
-  EXPECT_THAT(md, HasSubstr("| Table 3 | `configs/std.yaml` | Fashion-MNIST (stand-in for SVHN) | 6 | abc123def456 | "
+  // 6 runs, one of them failed: a sweep runs that cell again.
+  EXPECT_THAT(md, HasSubstr("| Table 3 | `configs/std.yaml` | Fashion-MNIST (stand-in for SVHN) | 6 (partial grid: 5 "
+                            "of 6 runs) | abc123def456 | "
                             "testbox (2 cores) |\n"));
-  EXPECT_THAT(md, HasSubstr("| Fig. 2 | `configs/std.yaml` | Fashion-MNIST (stand-in for TIMIT) | 6 |"));
+  EXPECT_THAT(md, HasSubstr("| Fig. 2 | `configs/std.yaml` | Fashion-MNIST (stand-in for TIMIT) | 6 (partial grid: 5 "
+                            "of 6 runs) |"));
   // The table, as `table --paper 3` renders it.
   EXPECT_THAT(md, HasSubstr("## Paper Table 3: SVHN test error (%)\n"));
   EXPECT_THAT(md, HasSubstr("| Floating result |  | 9.73 | 6.45 | 8.94 |  |"));
@@ -285,9 +288,11 @@ TEST(Report, APartialGridIsSaidInTheOverviewTheTableAndTheClaims) {
   const std::string out = f.dir.file("results/REPORT.md");
   write_report(report_input(f), out);
   const std::string md = slurp(out);
-  EXPECT_THAT(md, HasSubstr("| Table 3 | `configs/std.yaml` | Fashion-MNIST (stand-in for SVHN) | 6 of 8 cells |"));
-  EXPECT_THAT(md, HasSubstr("**Partial grid: 6 of the configuration's 8 cells have a stored run"));
-  EXPECT_THAT(md, HasSubstr("- Table 3, `configs/std.yaml`, partial grid: 6 of 8 cells:"));
+  EXPECT_THAT(md, HasSubstr("| Table 3 | `configs/std.yaml` | Fashion-MNIST (stand-in for SVHN) | 6 (partial grid: 5 "
+                            "of 8 runs) |"));
+  EXPECT_THAT(md, HasSubstr("**Partial grid: 5 of the configuration's 8 runs (network × method × bit width × seed) "
+                            "have a result, 1 failed;"));
+  EXPECT_THAT(md, HasSubstr("- Table 3, `configs/std.yaml`, partial grid: 5 of 8 runs:"));
 }
 
 TEST(Report, NothingStoredOrNoGnuplotIsAClearErrorAndWritesNothing) {

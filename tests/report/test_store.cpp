@@ -339,6 +339,11 @@ TEST(Table, WallTimeIsTheUnionOfTheRunsIntervalsAcrossSweeps) {
                                     "running, 2026-12-01T10:00:00Z to 2026-12-02T09:05:00Z."),
             std::string::npos)
       << render_markdown(t);
+  RunRecord reused = sample_run("d", "float", 0, 9.0);  // a baseline reused from the cache: its training was earlier
+  reused.started_at = "2026-11-20T00:00:00Z", reused.finished_at = "2026-12-01T10:00:00Z";
+  reused.note = "reused from the cache runs/baselines/x.pt (its training record: ...)";
+  runs.push_back(reused);
+  EXPECT_DOUBLE_EQ(build_table("exp", runs).busy_wall_s, 15 * 60.0);
   runs[1].started_at = "t0";  // a time that does not parse: no wall time claimed
   EXPECT_EQ(build_table("exp", runs).busy_wall_s, 0.0);
 }
@@ -383,9 +388,31 @@ TEST(Table, PartialGridSaysSoAndEvenSeedsNeedNoCount) {
   EXPECT_EQ(partial_grid_note(t), "");
 
   t.grid_cells = 6;  // a third seed still to run
+  t.seeds = 3;
   md = render_markdown(t);
-  EXPECT_NE(md.find("**Partial grid: 4 of the configuration's 6 cells have a stored run"), std::string::npos) << md;
-  EXPECT_NE(render_latex(t).find("% Partial grid: 4 of the configuration's 6 cells"), std::string::npos);
+  EXPECT_NE(md.find("**Partial grid: 4 of the configuration's 6 runs (network × method × bit width × seed) have a "
+                    "result; a sweep"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| Floating result |  | 10.50 ± 0.71 (2 seeds) |"), std::string::npos) << md;
+  EXPECT_EQ(partial_grid_label(t), "partial grid: 4 of 6 runs");
+  const std::string tex = render_latex(t);
+  EXPECT_NE(tex.find("\\textbf{Partial grid: 4 of 6 runs.} Best method"), std::string::npos) << tex;
+
+  // A failed run is no result: with it the grid is still partial, and says so.
+  RunRecord failed = sample_run("adaptive3", "adaptive", 2, 0.0);
+  failed.seed = 3;
+  failed.status = "failed";
+  runs.push_back(failed);
+  Table with_failure = build_table("exp", runs);
+  with_failure.grid_cells = 6;
+  with_failure.seeds = 3;
+  EXPECT_NE(render_markdown(with_failure).find("4 of the configuration's 6 runs (network × method × bit width × seed) "
+                                               "have a result, 1 failed;"),
+            std::string::npos)
+      << render_markdown(with_failure);
+  with_failure.grid_cells = 5;
+  EXPECT_NE(partial_grid_note(with_failure), "");
 
   t.grid_cells = 0;  // not known: nothing claimed either way
   EXPECT_EQ(render_markdown(t).find("Partial grid"), std::string::npos);
