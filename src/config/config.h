@@ -44,6 +44,7 @@ struct Recipe {
   double lr = 0;
   double lr_min = 0;     // training stops once lr falls below this
   int max_epochs = 0;    // budget cap
+  int hold_epochs = 0;   // epochs before the plateau rule may decay the rate (float training only)
 };
 
 struct TrainConfig {

@@ -49,6 +49,11 @@ const std::vector<Field>& schema() {
       {"train.lr_decay", Kind::Float, "0.5", "learning-rate factor on a dev plateau", {}},
       {"train.patience", Kind::Int, "4", "non-improving dev evaluations before the learning rate decays", {}},
       {"train.eval_every", Kind::Int, "0", "updates between dev evaluations (0 = at each epoch end)", {}},
+      {"train.hold_epochs", Kind::Int, "0",
+       "float training: epochs before the plateau rule may decay the learning rate (evaluations before then can "
+       "set a new best but count nothing toward train.patience); for nets whose dev metric sits still at first, "
+       "like a deep LSTM at the unigram rate (results/README, Table 4); 0 = from the first evaluation",
+       {}, Identity::Part, "0"},
       {"train.streams", Kind::Int, "64", "text: parallel streams the training text is cut into (the batch)", {}},
       {"train.bptt_steps", Kind::Int, "128", "text: new characters each update advances every stream by (k1)", {}},
       {"train.bptt_unroll", Kind::Int, "256",

@@ -2,7 +2,9 @@
 // torch::optim::ReduceLROnPlateauScheduler (mode "min", threshold 0,
 // cooldown 0): after `patience` dev evaluations in a row without a new best
 // the rate is multiplied by `factor`, and training ends once it has fallen
-// below `min_lr`. Torch-free and tested alone (tests/train/test_plateau.cpp).
+// below `min_lr`. An evaluation recorded with may_decay false (a fit's
+// hold period, train.hold_epochs) can set a new best but counts nothing
+// toward the patience. Torch-free and tested alone (tests/train/test_plateau.cpp).
 #pragma once
 
 namespace qretrain::train {
@@ -15,13 +17,14 @@ class PlateauSchedule {
   // Records one dev evaluation (lower is better); returns whether it is a
   // new best (the first evaluation always is). A patience of 0 decays at
   // every evaluation that is not a new best.
-  bool record(double dev_metric) {
+  bool record(double dev_metric, bool may_decay = true) {
     if (!has_best_ || dev_metric < best_) {
       best_ = dev_metric;
       has_best_ = true;
       bad_evals_ = 0;
       return true;
     }
+    if (!may_decay) return false;
     if (++bad_evals_ >= patience_) {
       lr_ *= factor_;
       bad_evals_ = 0;

@@ -229,7 +229,10 @@ class Trainer::Fit {
     st_.loss_sum = 0;
     st_.loss_count = 0;
     result.curve.push_back(p);
-    const bool improved = st_.schedule.record(p.dev_metric);
+    // The hold is counted in updates, so an evaluation inside an epoch
+    // (train.eval_every) after the hold's last update may already decay.
+    const bool may_decay = result.updates >= static_cast<std::int64_t>(opt_.recipe.hold_epochs) * updates_per_epoch_;
+    const bool improved = st_.schedule.record(p.dev_metric, may_decay);
     if (improved) {
       result.best_dev = p.dev_metric;
       result.best_index = static_cast<int>(result.curve.size()) - 1;

@@ -32,6 +32,24 @@ TEST(PlateauSchedule, DecaysAfterPatienceEvaluationsWithoutANewBestAndStopsBelow
   EXPECT_TRUE(s.finished());
 }
 
+// An evaluation in a hold (may_decay false) can set a new best but counts
+// nothing toward the patience: after the hold the count starts from zero.
+TEST(PlateauSchedule, HeldEvaluationsSetABestButNeverCountTowardADecay) {
+  PlateauSchedule s(1.0, 0.2, 2, 0.5);
+  EXPECT_TRUE(s.record(10, false));
+  EXPECT_FALSE(s.record(10, false));
+  EXPECT_FALSE(s.record(11, false));
+  EXPECT_FALSE(s.record(12, false));
+  EXPECT_DOUBLE_EQ(s.lr(), 1.0);
+  EXPECT_EQ(s.bad_evals(), 0);
+  EXPECT_TRUE(s.record(9, false));  // a best inside the hold is still a best
+  EXPECT_FALSE(s.record(9));
+  EXPECT_EQ(s.bad_evals(), 1);
+  EXPECT_DOUBLE_EQ(s.lr(), 1.0);
+  EXPECT_FALSE(s.record(9.5));
+  EXPECT_DOUBLE_EQ(s.lr(), 0.5);
+}
+
 // The recipes' numbers: 2e-2 halved six times is 3.125e-4 up to rounding and
 // must not count as below lr_min 3.125e-4; the seventh halving is.
 TEST(PlateauSchedule, ARateEqualToTheMinimumUpToRoundingIsNotBelowIt) {

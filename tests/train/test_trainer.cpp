@@ -42,6 +42,38 @@ TEST(Trainer, TinyFloatTrainingLearns) {
   EXPECT_DOUBLE_EQ(trainer.evaluate(data.dev), r.best_dev);
 }
 
+// train.hold_epochs: no evaluation inside the hold decays the rate, even with
+// patience 1, where the same fit without a hold decays inside that span; the
+// rule works as before once the hold is over.
+TEST(Trainer, HoldEpochsKeepTheRateUntilTheHoldEnds) {
+  auto data = clusters(960, 200);  // 30 updates per epoch
+  auto opt = options(0.05, 6);
+  opt.train.patience = 1;
+  opt.train.eval_every = 5;
+  const auto lr_at = [](const FitResult& r, std::int64_t updates) {
+    for (const auto& p : r.curve)
+      if (p.updates == updates) return p.lr;
+    ADD_FAILURE() << "no evaluation at update " << updates;
+    return 0.0;
+  };
+  const auto fit = [&](int hold_epochs) {
+    torch::manual_seed(3);
+    auto model = small_ffdnn(data);
+    auto o = opt;
+    o.recipe.hold_epochs = hold_epochs;
+    return Trainer(model, data, torch::kCPU).fit(o);
+  };
+  const FitResult free = fit(0);
+  // The rate an evaluation reports is the one its updates trained with: the
+  // evaluation at update 60 shows any decay made at evaluations 0..55, all
+  // inside a 2-epoch hold; the one at update 60 is the first that may decay.
+  ASSERT_LT(lr_at(free, 60), 0.05) << "precondition: without a hold the rate decays within the first 2 epochs";
+  const FitResult held = fit(2);
+  EXPECT_DOUBLE_EQ(lr_at(held, 60), 0.05);
+  EXPECT_LT(lr_at(held, 65), 0.05) << "the evaluation after the hold's last update may decay";
+  EXPECT_LT(held.curve.back().lr, 0.05) << "after the hold the plateau rule decays again";
+}
+
 std::vector<std::vector<double>> delta_history(const StepPolicy& policy, int epochs) {
   auto data = clusters();
   auto model = small_ffdnn(data);
