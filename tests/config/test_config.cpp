@@ -70,8 +70,7 @@ TEST(Config, ErrorsNameTheKeyPath) {
   EXPECT_THAT(error_of("train:\n  bptt_steps: 128\n  bptt_unroll: 64\n"),
               HasSubstr("train.bptt_unroll: 64 is below train.bptt_steps (128)"));
   EXPECT_THAT(error_of("train:\n  streams: 0\n"), HasSubstr("train.streams: 0 is outside"));
-  EXPECT_THAT(error_of("train:\n  max_epochs: 8\n  hold_epochs: 8\n"),
-              HasSubstr("train.hold_epochs: 8 is not below train.max_epochs (8)"));
+  EXPECT_EQ(error_of("train:\n  max_epochs: 1\n  hold_epochs: 8\n"), "");  // a smoke run's short budget
   EXPECT_THAT(error_of("train:\n  hold_epochs: -1\n"), HasSubstr("train.hold_epochs: -1 is outside"));
   // The config layer checks values and touches no file: a corpus or paper
   // file that is not here is the business of the commands that read them
