@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -361,6 +362,11 @@ Selection Store::select(const std::string& experiment, const std::vector<std::st
   }
   for (std::size_t i = 0; i < chosen.size(); ++i)
     if (keep[i]) out.runs.push_back(std::move(chosen[i]));
+  // Start order, not insertion order: a store filled from archived result files
+  // (merged in file-name order) must give the same tables and report, with the
+  // same commit, machine and network lists, as the store the runs were made in.
+  std::stable_sort(out.runs.begin(), out.runs.end(),
+                   [](const RunRecord& a, const RunRecord& b) { return a.started_at < b.started_at; });
   return out;
 }
 

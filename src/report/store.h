@@ -54,7 +54,7 @@ struct RunRecord {
 // name, other settings; or made under an older identity scheme), which are
 // never mixed in.
 struct Selection {
-  std::vector<RunRecord> runs;  // without curves, in insertion order
+  std::vector<RunRecord> runs;  // without curves, in the order they started (started_at)
   int other_settings = 0;
   int older_scheme = 0;
   // Runs left out because they started from another float baseline than

@@ -9,6 +9,8 @@
 
 #include <sqlite3.h>
 
+#include <fmt/format.h>
+
 #include <gtest/gtest.h>
 
 #include "report/table.h"
@@ -74,6 +76,32 @@ TEST(Store, SelectionTakesOnlyTheConfigurationsCellsAndCountsTheRest) {
   EXPECT_NE(render_markdown(t).find("Not shown: 1 run made with other settings and 1 run stored under an older "
                                     "identity scheme of this experiment"),
             std::string::npos);
+}
+
+// A store filled from archived result files gets them in file-name order, not
+// in the order they ran: the selection, and so the table with its commit and
+// machine lists, must come out the same whichever order the runs were put in.
+TEST(Store, SelectionIsInStartOrderWhateverOrderTheRunsWereStored) {
+  TempDir dir;
+  std::vector<RunRecord> made;
+  const char* commits[] = {"c-first", "c-second", "c-third"};
+  const char* keys[] = {"zz-ran-first", "aa-ran-second", "mm-ran-third"};
+  for (int i = 0; i < 3; ++i) {
+    RunRecord r = sample_run(keys[i], i == 0 ? "float" : "direct", i == 0 ? 0 : i + 1, 10.0 + i);
+    r.commit = commits[i], r.machine = fmt::format("machine-{}", i);
+    r.started_at = fmt::format("2026-12-0{}T10:00:00Z", i + 1), r.finished_at = fmt::format("2026-12-0{}T11:00:00Z", i + 1);
+    made.push_back(r);
+  }
+  Store as_run(dir.file("as_run.sqlite")), reversed(dir.file("reversed.sqlite"));
+  for (int i = 0; i < 3; ++i) as_run.put(made[i]), reversed.put(made[2 - i]);
+  const std::vector<std::string> wanted = {"aa-ran-second", "mm-ran-third", "zz-ran-first"};
+  const Selection a = as_run.select("exp", wanted), b = reversed.select("exp", wanted);
+  ASSERT_EQ(b.runs.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(b.runs[i].cell_key, keys[i]) << i;
+  const std::string text = render_markdown(build_table("exp", b));
+  EXPECT_EQ(text, render_markdown(build_table("exp", a)));
+  EXPECT_NE(text.find("at commit c-first, c-second, c-third on machine-0; machine-1; machine-2"), std::string::npos)
+      << text;
 }
 
 // A store written before runs carried their identity scheme opens, and its
