@@ -146,12 +146,15 @@ std::string result_overrides(const CommonOptions& common) {
 report::Table config_table(const CommonOptions& common, const config::ExperimentConfig& cfg,
                            const report::Store& store, const std::vector<std::string>& only_methods) {
   std::vector<std::string> cells;
-  for (const auto& cell : methods::expand_grid(cfg).cells)
+  int shown_cells = 0;
+  for (const auto& cell : methods::expand_grid(cfg).cells) {
+    cells.push_back(cell.key);
     if (only_methods.empty() ||
         std::find(only_methods.begin(), only_methods.end(), cell.method) != only_methods.end())
-      cells.push_back(cell.key);
-  report::Table table = report::build_table(cfg.name, store.select(cfg.name, cells));
-  table.grid_cells = static_cast<int>(cells.size());
+      ++shown_cells;
+  }
+  report::Table table = report::build_table(cfg.name, store.select(cfg.name, cells, only_methods));
+  table.grid_cells = shown_cells;
   table.seeds = static_cast<int>(cfg.seeds.size());
   report::order_columns(table, config_networks(cfg));
   table.command = "qretrain run/sweep --config " + cfg.source + result_overrides(common);

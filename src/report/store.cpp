@@ -339,7 +339,8 @@ bool stale_against(const RunRecord& run, const RunRecord& float_run) {
          run.baseline_digest != float_run.baseline_digest;
 }
 
-Selection Store::select(const std::string& experiment, const std::vector<std::string>& cell_keys) const {
+Selection Store::select(const std::string& experiment, const std::vector<std::string>& cell_keys,
+                        const std::vector<std::string>& only_methods) const {
   const std::set<std::string> wanted(cell_keys.begin(), cell_keys.end());
   std::vector<RunRecord> chosen;
   Selection out;
@@ -352,8 +353,15 @@ Selection Store::select(const std::string& experiment, const std::vector<std::st
   std::map<std::pair<std::string, int>, const RunRecord*> float_of;
   for (const auto& r : chosen)
     if (methods::is_baseline(r.method) && r.status == "ok") float_of[{r.network, r.seed}] = &r;
+  const auto shown = [&](const RunRecord& r) {
+    return only_methods.empty() || std::find(only_methods.begin(), only_methods.end(), r.method) != only_methods.end();
+  };
   std::vector<bool> keep(chosen.size(), true);
   for (std::size_t i = 0; i < chosen.size(); ++i) {
+    if (!shown(chosen[i])) {
+      keep[i] = false;
+      continue;
+    }
     auto f = float_of.find({chosen[i].network, chosen[i].seed});
     if (!methods::is_baseline(chosen[i].method) && f != float_of.end() && stale_against(chosen[i], *f->second)) {
       keep[i] = false;

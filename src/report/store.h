@@ -79,8 +79,12 @@ class Store {
   bool has_ok(const std::string& cell_key) const;
   // Runs of an experiment (without curves), in insertion order.
   std::vector<RunRecord> runs(const std::string& experiment) const;
-  // The runs of `experiment` with one of `cell_keys`.
-  Selection select(const std::string& experiment, const std::vector<std::string>& cell_keys) const;
+  // The runs of `experiment` with one of `cell_keys` (a configuration's
+  // cells). With `only_methods`, just those methods' runs are returned; the
+  // configuration's other runs still anchor the stale check (a group's float
+  // run) and are not counted as made with other settings.
+  Selection select(const std::string& experiment, const std::vector<std::string>& cell_keys,
+                   const std::vector<std::string>& only_methods = {}) const;
   // One run with its curve.
   std::optional<RunRecord> run_with_curve(const std::string& cell_key) const;
   // Every run of every experiment, with curves (result files being merged).

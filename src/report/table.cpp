@@ -117,10 +117,11 @@ std::string endings_note(const Table& t) {
     return s;
   };
   std::vector<std::string> parts;
-  for (const std::string& p : {part("Training: of the float baselines,", t.float_endings),
+  for (const std::string& p : {part("of the float baselines,", t.float_endings),
                                part("of the retraining runs,", t.retrain_endings)})
     if (!p.empty()) parts.push_back(p);
-  return parts.empty() ? "" : fmt::format("{}.", fmt::join(parts, "; "));
+  // "Training:" leads whichever part comes first (a --compare footer has no float runs).
+  return parts.empty() ? "" : fmt::format("Training: {}.", fmt::join(parts, "; "));
 }
 
 std::string left_out_note(int other_settings, int older_scheme, int stale) {

@@ -253,6 +253,9 @@ TEST_F(StoredGrid, CompareNamesItsRunsAndAPartialGridSaysSo) {
   // 2 networks x 2 seeds x 2 bit widths x the 2 methods; not the float runs.
   EXPECT_THAT(compared.out, HasSubstr("; 16 runs, "));
   EXPECT_THAT(compared.out, Not(HasSubstr("Partial grid")));
+  // The float runs left out are this configuration's own, not other settings.
+  EXPECT_THAT(compared.out, Not(HasSubstr("other settings")));
+  EXPECT_THAT(compared.out, HasSubstr("\nTraining: of the retraining runs, "));
 
   const auto partial = run_qretrain("table --config g.yaml --set seeds=[1,2,3]", dir());
   ASSERT_EQ(partial.exit_code, 0) << partial.err;

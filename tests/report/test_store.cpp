@@ -78,6 +78,35 @@ TEST(Store, SelectionTakesOnlyTheConfigurationsCellsAndCountsTheRest) {
             std::string::npos);
 }
 
+// `table --compare A,B` shows only A's and B's runs. The configuration's other
+// runs are neither shown nor "made with other settings", and its float runs
+// still decide which of A's and B's runs trained from a replaced baseline.
+TEST(Store, SelectionOfSomeMethodsKeepsTheStaleCheckAndCountsNoOtherSettings) {
+  TempDir dir;
+  Store store(dir.file("s.sqlite"));
+  const std::vector<std::tuple<const char*, const char*, int, const char*>> made = {
+      {"k-float", "float", 0, "digest-A"},
+      {"k-adaptive", "adaptive", 2, "digest-A"},
+      {"k-conventional", "conventional", 2, "digest-B"},  // trained from an older float baseline
+      {"k-direct", "direct", 2, "digest-A"},
+      {"k-other", "adaptive", 3, "digest-A"}};  // not a cell of this configuration
+  for (const auto& [key, method, bits, digest] : made) {
+    RunRecord r = sample_run(key, method, bits, 10.0);
+    r.baseline_digest = digest;
+    store.put(r);
+  }
+  const std::vector<std::string> config = {"k-float", "k-adaptive", "k-conventional", "k-direct"};
+  const Selection pair = store.select("exp", config, {"adaptive", "conventional"});
+  ASSERT_EQ(pair.runs.size(), 1u);
+  EXPECT_EQ(pair.runs[0].cell_key, "k-adaptive");
+  EXPECT_EQ(pair.stale, 1);
+  EXPECT_EQ(pair.other_settings, 1);
+  const Selection all = store.select("exp", config);
+  EXPECT_EQ(all.runs.size(), 3u);
+  EXPECT_EQ(all.stale, 1);
+  EXPECT_EQ(all.other_settings, 1);
+}
+
 // A store filled from archived result files gets them in file-name order, not
 // in the order they ran: the selection, and so the table with its commit and
 // machine lists, must come out the same whichever order the runs were put in.
